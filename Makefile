@@ -1,0 +1,62 @@
+# gridgov — the README's interface: `make demo` and `make test` (both run an idempotent `make install`).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+CHROMIUM ?= /usr/bin/chromium
+
+.PHONY: install demo test lint typecheck pytest browser-deps bench clean
+
+install: $(VENV)/.installed src/gridgov/web/static/vendor/.built
+
+# Python: a venv with the package (editable) and its dev extras; redone only when pyproject changes.
+$(VENV)/.installed: pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@touch $@
+
+# Front end: npm packages from the lock file, copied into the static folder (nothing from a CDN at run time).
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+src/gridgov/web/static/vendor/.built: node_modules/.installed scripts/build_static.py $(VENV)/.installed
+	$(PY) scripts/build_static.py
+	@touch $@
+
+demo: install
+	$(BIN)/gridgov db upgrade
+	$(BIN)/gridgov demo load --if-empty
+	@echo "gridgov demo: http://$(HOST):$(PORT)  (map: http://$(HOST):$(PORT)/map)"
+	$(BIN)/gridgov serve --host $(HOST) --port $(PORT)
+
+# Debian's chromium for the browser tests, installed when missing (needs root, as on CI and dev machines).
+browser-deps:
+	@if [ ! -x $(CHROMIUM) ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing Debian chromium for the browser tests"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+	      || echo "could not install chromium: browser tests will skip (or fail under CI)"; \
+	  else echo "chromium missing and not root: run 'sudo apt-get install chromium' for the browser tests"; fi; \
+	fi
+
+lint:
+	$(BIN)/ruff check src tests bench scripts
+	$(BIN)/ruff format --check src tests bench scripts
+
+typecheck:
+	$(BIN)/mypy
+
+pytest:
+	$(BIN)/pytest -q
+
+test: install browser-deps lint typecheck pytest
+
+bench: install
+	$(PY) bench/locate.py
+
+clean:
+	rm -rf $(VENV) node_modules src/gridgov/web/static/vendor var/test

@@ -1,0 +1,1 @@
+"""The `gridgov` command line (Typer + Rich)."""

@@ -1,0 +1,280 @@
+"""`gridgov` — the command line. Each command calls a service function; none holds business rules."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from gridgov.core.errors import GridgovError
+
+app = typer.Typer(help="gridgov 网格化社会治理平台 — grid-based urban governance.", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+demo_app = typer.Typer(help="The synthetic Nanshan world.", no_args_is_help=True)
+areas_app = typer.Typer(help="District, streets, communities and grids.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(demo_app, name="demo")
+app.add_typer(areas_app, name="areas")
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+@contextmanager
+def clear_errors() -> Iterator[None]:
+    """Domain errors end the command with their message and exit code 1, never a traceback."""
+    try:
+        yield
+    except GridgovError as exc:
+        err_console.print(f"[red]error[/red] ({exc.code}): {exc.message}")
+        raise typer.Exit(1) from exc
+
+
+def _session():  # type: ignore[no-untyped-def]
+    from gridgov.core.db import session_scope
+
+    return session_scope()
+
+
+def _upgrade() -> None:
+    from gridgov.core.db import get_engine
+    from gridgov.core.migrate import upgrade
+
+    upgrade(get_engine())
+
+
+# ------------------------------------------------------------------------------------------------ serve / db
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port")] = 8000,
+    reload: Annotated[bool, typer.Option(help="Reload on code changes (development)")] = False,
+) -> None:
+    """Serve the web platform and API."""
+    import uvicorn
+
+    console.print(
+        f"gridgov serving on [bold]http://{host}:{port}[/bold]  (map: http://{host}:{port}/map, "
+        f"API docs: http://{host}:{port}/docs)"
+    )
+    uvicorn.run(
+        "gridgov.web.app:create_app", factory=True, host=host, port=port, reload=reload, log_level="info"
+    )
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision")] = "head") -> None:
+    """Apply migrations up to REVISION (default: the newest)."""
+    from gridgov.core.db import get_engine
+    from gridgov.core.migrate import current_revision, upgrade
+
+    engine = get_engine()
+    upgrade(engine, revision)
+    console.print(
+        f"database at revision [bold]{current_revision(engine)}[/bold] ({engine.url.render_as_string()})"
+    )
+
+
+# ------------------------------------------------------------------------------------------------ demo
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=False,
+    )
+
+
+@demo_app.command("generate")
+def demo_generate(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Directory to write the world into")],
+    scale: Annotated[float, typer.Option(help="1.0 = Nanshan's published totals; 0.01 for tests")] = 0.01,
+    seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same bytes")] = 1,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON")] = False,
+) -> None:
+    """Write a synthetic Nanshan as the files departments would hand over, with ground truth."""
+    from gridgov.demo.generate import generate_world
+
+    if scale <= 0:
+        raise typer.BadParameter("scale must be greater than 0")
+    with clear_errors(), _progress() as progress:
+        tasks: dict[str, int] = {}
+
+        def report(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = progress.add_task(stage, total=total)
+            progress.update(tasks[stage], completed=done, total=total)
+
+        summary = generate_world(out, scale=scale, seed=seed, progress=report)
+    if as_json:
+        print(summary.to_json())
+    else:
+        console.print(summary.to_json())
+
+
+@demo_app.command("load")
+def demo_load(
+    world: Annotated[
+        Path | None, typer.Option(help="A world written by `demo generate`; default: generate one")
+    ] = None,
+    if_empty: Annotated[
+        bool, typer.Option("--if-empty", help="Do nothing when a world is already loaded")
+    ] = False,
+) -> None:
+    """Load what the platform can hold so far (areas now) from the synthetic world."""
+    from gridgov.areas.service import areas_loaded
+    from gridgov.demo.load import load_demo
+
+    _upgrade()
+    with clear_errors(), _session() as session:
+        if if_empty and areas_loaded(session):
+            console.print("demo world already loaded (run `gridgov demo load` without --if-empty to reload)")
+            return
+        with console.status("loading the synthetic Nanshan world…"):
+            report = load_demo(session, world_dir=world)
+    for line in report:
+        console.print(line)
+
+
+# ------------------------------------------------------------------------------------------------ areas
+
+
+@areas_app.command("load")
+def areas_load() -> None:
+    """(Re)load the Nanshan areas: real codes, real outline, synthetic polygons, 1,610 grids."""
+    from gridgov.areas.service import load_nanshan_areas
+
+    _upgrade()
+    with clear_errors(), console.status("synthesising and loading areas…"), _session() as session:
+        stats = load_nanshan_areas(session)
+    console.print(stats.model_dump())
+
+
+@areas_app.command("stats")
+def areas_stats(as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False) -> None:
+    """Counts of streets, communities and grids."""
+    from gridgov.areas.service import area_stats
+
+    with clear_errors(), _session() as session:
+        stats = area_stats(session)
+    if as_json:
+        print(stats.model_dump_json())
+        return
+    table = Table(title=stats.district)
+    for column in ("streets", "communities", "grids", "area km²", "synthetic geometry"):
+        table.add_column(column)
+    table.add_row(
+        str(stats.streets),
+        str(stats.communities),
+        str(stats.grids),
+        f"{stats.area_km2:.2f}",
+        "yes" if stats.synthetic_geometry else "no",
+    )
+    console.print(table)
+
+
+class CrsChoice(str, Enum):
+    wgs84 = "wgs84"
+    gcj02 = "gcj02"
+
+
+@areas_app.command("locate")
+def areas_locate(
+    lon: Annotated[float, typer.Argument(help="Longitude")],
+    lat: Annotated[float, typer.Argument(help="Latitude")],
+    crs: Annotated[CrsChoice, typer.Option(help="Coordinate system of the point")] = CrsChoice.wgs84,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+) -> None:
+    """Which grid, community and street a point is in (or 'outside the district')."""
+    from gridgov.areas.service import locate_point
+
+    with clear_errors(), _session() as session:
+        result = locate_point(session, lon, lat, crs.value)
+    if as_json:
+        print(result.model_dump_json())
+    elif result.inside and result.grid and result.community and result.street:
+        console.print(
+            f"{result.street.name} › {result.community.name} › {result.grid.name} "
+            f"([bold]{result.grid.code}[/bold])"
+        )
+    else:
+        console.print(f"[yellow]{result.reason}[/yellow] ({result.lon:.6f}, {result.lat:.6f})")
+    if not result.inside:
+        raise typer.Exit(3)
+
+
+class ExportFormat(str, Enum):
+    geojson = "geojson"
+    csv = "csv"
+    xlsx = "xlsx"
+
+
+class LevelChoice(str, Enum):
+    street = "street"
+    community = "community"
+    grid = "grid"
+
+
+@areas_app.command("export")
+def areas_export(
+    output: Annotated[Path, typer.Option("--output", "-o", help="File to write")],
+    level: Annotated[LevelChoice, typer.Option(help="Which level to export")] = LevelChoice.grid,
+    fmt: Annotated[
+        ExportFormat | None, typer.Option("--format", help="Default: from the file extension")
+    ] = None,
+) -> None:
+    """Export streets, communities or grids as GeoJSON, CSV or Excel (polygons are synthetic)."""
+    from gridgov.areas.service import export_geojson, export_rows
+
+    try:
+        chosen = fmt or ExportFormat(output.suffix.lstrip(".").lower())
+    except ValueError as exc:
+        raise typer.BadParameter("give --format or a file ending in .geojson, .csv or .xlsx") from exc
+    with clear_errors(), _session() as session:
+        if chosen is ExportFormat.geojson:
+            output.write_text(
+                json.dumps(export_geojson(session, level.value), ensure_ascii=False), encoding="utf-8"
+            )
+            count = None
+        else:
+            header, rows = export_rows(session, level.value)
+            count = len(rows)
+            if chosen is ExportFormat.csv:
+                with output.open("w", encoding="utf-8-sig", newline="") as handle:
+                    writer = csv.writer(handle)
+                    writer.writerow(header)
+                    writer.writerows(rows)
+            else:
+                from openpyxl import Workbook
+
+                workbook = Workbook(write_only=True)
+                sheet = workbook.create_sheet(level.value)
+                sheet.append(header)
+                for row in rows:
+                    sheet.append(row)
+                workbook.save(output)
+    console.print(f"wrote {output}" + (f" ({count} rows)" if count is not None else ""))
+
+
+def main() -> None:  # pragma: no cover - console entry for `python -m gridgov.cli.main`
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

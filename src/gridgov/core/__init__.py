@@ -1,0 +1,1 @@
+"""Settings, storage, migrations, clock, calendar, errors: what every domain stands on."""

@@ -1,0 +1,37 @@
+"""Settings read from the environment (prefix ``GRIDGOV_``), with defaults that run the demo."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="GRIDGOV_", extra="ignore")
+
+    # Working directory for the embedded database, caches and generated worlds.
+    var_dir: Path = Field(default=Path("var"))
+    # Empty means the embedded SQLite file under var_dir.
+    database_url: str = ""
+    # Working hours of a working day, as "HH:MM-HH:MM" ranges separated by commas.
+    working_hours: str = "09:00-12:00,14:00-18:00"
+    # Optional raster tile URL template for the map; empty keeps the map vector-only (air-gapped default).
+    tile_url: str = ""
+    default_language: str = "zh-CN"
+    # Seed and scale of the demo world that `gridgov demo load` generates when given no directory.
+    demo_seed: int = 1
+    demo_scale: float = 0.01
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.var_dir / 'gridgov.sqlite3').resolve()}"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,1 @@
+"""The FastAPI application, HTML pages and static assets."""

@@ -1,0 +1,75 @@
+"""The command line against a real database on each backend."""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from openpyxl import load_workbook
+from sqlalchemy import Engine
+from typer.testing import CliRunner
+
+from gridgov.cli.main import app
+from gridgov.core.db import get_engine
+from gridgov.core.settings import get_settings
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def cli_env(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Point the CLI's settings at the test database."""
+    monkeypatch.setenv("GRIDGOV_DATABASE_URL", engine.url.render_as_string(hide_password=False))
+    get_settings.cache_clear()
+    get_engine.cache_clear()
+    yield
+    get_settings.cache_clear()
+    get_engine.cache_clear()
+
+
+def test_stats_json_reports_the_counts(cli_env: None) -> None:
+    result = runner.invoke(app, ["areas", "stats", "--json"])
+    assert result.exit_code == 0, result.output
+    stats = json.loads(result.stdout)
+    assert (stats["streets"], stats["communities"], stats["grids"]) == (8, 107, 1610)
+    assert stats["synthetic_geometry"] is True
+
+
+def test_locate_an_anchor_and_hong_kong(cli_env: None) -> None:
+    inside = runner.invoke(app, ["areas", "locate", "113.9248", "22.530853", "--json"])
+    assert inside.exit_code == 0, inside.output
+    assert json.loads(inside.stdout)["community"]["code"] == "440305002007"
+    outside = runner.invoke(app, ["areas", "locate", "114.1694", "22.3193", "--json"])
+    assert outside.exit_code == 3
+    assert json.loads(outside.stdout)["reason"] == "outside the district"
+    bad = runner.invoke(app, ["areas", "locate", "113.9", "22.5", "--crs", "bd09"])
+    assert bad.exit_code == 2  # rejected by the option's choices, with usage help
+
+
+def test_export_csv_xlsx_geojson(cli_env: None, tmp_path: Path) -> None:
+    for name, level in (
+        ("grids.csv", "grid"),
+        ("communities.xlsx", "community"),
+        ("streets.geojson", "street"),
+    ):
+        result = runner.invoke(app, ["areas", "export", "-o", str(tmp_path / name), "--level", level])
+        assert result.exit_code == 0, result.output
+    with (tmp_path / "grids.csv").open(encoding="utf-8-sig") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 1610 and rows[0]["synthetic"] == "synthetic"
+    sheet = load_workbook(tmp_path / "communities.xlsx").active
+    assert sheet is not None and sheet.max_row == 108  # header + 107
+    streets = json.loads((tmp_path / "streets.geojson").read_text(encoding="utf-8"))
+    assert len(streets["features"]) == 8
+    unknown = runner.invoke(app, ["areas", "export", "-o", str(tmp_path / "grids.txt")])
+    assert unknown.exit_code == 2
+
+
+def test_db_upgrade_is_idempotent(cli_env: None) -> None:
+    for _ in range(2):
+        result = runner.invoke(app, ["db", "upgrade"])
+        assert result.exit_code == 0, result.output
+        assert "0001_areas" in result.stdout
