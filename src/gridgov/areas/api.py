@@ -1,4 +1,4 @@
-"""Area routes: the hierarchy, polygons as GeoJSON, search and point location. Thin: validate, call, return."""
+"""Area routes: hierarchy, GeoJSON polygons, search and point location. Thin: validate, call, return."""
 
 from __future__ import annotations
 

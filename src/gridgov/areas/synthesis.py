@@ -203,8 +203,8 @@ def build_lattice(
     outline_m: BaseGeometry, density_points: tuple[np.ndarray, np.ndarray, np.ndarray]
 ) -> Lattice:
     minx, miny, maxx, maxy = outline_m.bounds
-    columns = int(math.ceil((maxx - minx) / CELL_M))
-    rows = int(math.ceil((maxy - miny) / CELL_M))
+    columns = math.ceil((maxx - minx) / CELL_M)
+    rows = math.ceil((maxy - miny) / CELL_M)
     col_index, row_index = np.meshgrid(np.arange(columns), np.arange(rows))
     x0 = minx + col_index.ravel() * CELL_M
     y0 = miny + row_index.ravel() * CELL_M

@@ -7,7 +7,7 @@ import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -189,7 +189,7 @@ def areas_stats(as_json: Annotated[bool, typer.Option("--json", help="Print JSON
     console.print(table)
 
 
-class CrsChoice(str, Enum):
+class CrsChoice(StrEnum):
     wgs84 = "wgs84"
     gcj02 = "gcj02"
 
@@ -219,13 +219,13 @@ def areas_locate(
         raise typer.Exit(3)
 
 
-class ExportFormat(str, Enum):
+class ExportFormat(StrEnum):
     geojson = "geojson"
     csv = "csv"
     xlsx = "xlsx"
 
 
-class LevelChoice(str, Enum):
+class LevelChoice(StrEnum):
     street = "street"
     community = "community"
     grid = "grid"
