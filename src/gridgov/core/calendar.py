@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import csv
 import math
-import os
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -369,7 +368,7 @@ class WorkingCalendar:
 def get_calendar() -> WorkingCalendar:
     """The process-wide calendar: packaged table + ``$GRIDGOV_HOLIDAYS_FILE``, settings' working hours.
 
-    Cached; call ``get_calendar.cache_clear()`` after changing the environment or settings.
+    Cached; call ``get_calendar.cache_clear()`` (and ``get_settings.cache_clear()``) after changing them.
     """
-    override = os.environ.get(OVERRIDE_ENV) or None
-    return WorkingCalendar(override, working_hours=get_settings().working_hours)
+    settings = get_settings()
+    return WorkingCalendar(settings.holidays_file, working_hours=settings.working_hours)

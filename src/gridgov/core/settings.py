@@ -18,6 +18,9 @@ class Settings(BaseSettings):
     database_url: str = ""
     # Working hours of a working day, as "HH:MM-HH:MM" ranges separated by commas.
     working_hours: str = "09:00-12:00,14:00-18:00"
+    # Extra holiday/adjusted-workday rows (same columns as core/data/holidays_cn.csv), e.g. a newly
+    # announced year; later rows win.
+    holidays_file: Path | None = None
     # Optional raster tile URL template for the map; empty keeps the map vector-only (air-gapped default).
     tile_url: str = ""
     default_language: str = "zh-CN"
