@@ -60,28 +60,51 @@ def pytest_report_header(config: pytest.Config) -> str:
     return f"gridgov: {POSTGRES_SKIP_REASON}"
 
 
+class PostgresDatabases:
+    """Creates throw-away PostgreSQL databases and drops them all at the end of the session."""
+
+    def __init__(self) -> None:
+        self.admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+        self.names: list[str] = []
+
+    def create(self) -> str:
+        name = f"gridgov_test_{uuid.uuid4().hex[:10]}"
+        with self.admin.connect() as connection:
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+        self.names.append(name)
+        return self.admin.url.set(database=name).render_as_string(hide_password=False)
+
+    def drop_all(self) -> None:
+        with self.admin.connect() as connection:
+            for name in self.names:
+                connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        self.admin.dispose()
+
+
 @pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
-    """A fresh PostgreSQL database for this test session, dropped at the end."""
+def postgres_databases() -> Iterator[PostgresDatabases]:
     if _POSTGRES_ERROR is not None:
         if REQUIRE_POSTGRES:
             pytest.fail(f"GRIDGOV_REQUIRE_POSTGRES=1 but PostgreSQL is unreachable: {_POSTGRES_ERROR}")
         pytest.skip(POSTGRES_SKIP_REASON)
-    name = f"gridgov_test_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    url = admin.url.set(database=name).render_as_string(hide_password=False)
+    databases = PostgresDatabases()
     try:
-        yield url
+        yield databases
     finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+        databases.drop_all()
 
 
 def _sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     return f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'gridgov.sqlite3'}"
+
+
+def _new_database_url(
+    backend: str, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> str:
+    if backend == "sqlite":
+        return _sqlite_url(tmp_path_factory)
+    databases: PostgresDatabases = request.getfixturevalue("postgres_databases")
+    return databases.create()
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])
@@ -89,22 +112,22 @@ def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def empty_engine_factory(
     tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
-) -> Callable[[str], Engine]:
-    """Makes a new, migrated, empty database on the given backend."""
+) -> Iterator[Callable[[str], Engine]]:
+    """Makes new, migrated, empty databases on a backend (each its own; disposed after the test)."""
+    engines: list[Engine] = []
 
     def make(backend_name: str) -> Engine:
-        if backend_name == "sqlite":
-            url = _sqlite_url(tmp_path_factory)
-        else:
-            url = request.getfixturevalue("postgres_url")
-        engine = make_engine(url)
+        engine = make_engine(_new_database_url(backend_name, request, tmp_path_factory))
         upgrade(engine)
+        engines.append(engine)
         return engine
 
-    return make
+    yield make
+    for engine in engines:
+        engine.dispose()
 
 
 @pytest.fixture(scope="session")
@@ -114,8 +137,7 @@ def engine(
     """A migrated database on ``backend`` with the Nanshan areas loaded (read-only for tests)."""
     from gridgov.areas.service import load_nanshan_areas
 
-    url = _sqlite_url(tmp_path_factory) if backend == "sqlite" else request.getfixturevalue("postgres_url")
-    engine = make_engine(url)
+    engine = make_engine(_new_database_url(backend, request, tmp_path_factory))
     upgrade(engine)
     with session_factory(engine)() as session:
         load_nanshan_areas(session)
