@@ -42,7 +42,7 @@ from shapely.geometry.base import BaseGeometry
 
 from gridgov.core.settings import get_settings
 
-ALGORITHM_VERSION = "1"
+ALGORITHM_VERSION = "2"
 DATA_DIR = Path(__file__).with_name("data")
 DISTRICT_CODE = "440305000000"
 # The 前海 cooperation-zone placeholder (a street row and one virtual community) is not a real street.
@@ -568,7 +568,12 @@ def synthesise() -> AreaLayers:
     smoothed = list(
         shapely.coverage_simplify(np.array(raw, dtype=object), SIMPLIFY_TOLERANCE_M, simplify_boundary=False)
     )
-    grid_geoms_m = [s if s.is_valid and not s.is_empty else r for s, r in zip(smoothed, raw, strict=True)]
+    # Simplifying a coverage keeps shared edges shared; should any piece come out broken, keep the
+    # unsimplified cells for all of them rather than mix the two (which would open gaps).
+    usable = all(g.is_valid and not g.is_empty for g in smoothed) and bool(
+        shapely.coverage_is_valid(np.array(smoothed, dtype=object))
+    )
+    grid_geoms_m = smoothed if usable else raw
     grid_density = [float(lattice.density[cells].mean()) for cells in grid_cells]
 
     return _assemble(
