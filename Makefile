@@ -20,7 +20,7 @@ $(VENV)/.installed: pyproject.toml
 
 # Front end: npm packages from the lock file, copied into the static folder (nothing from a CDN at run time).
 node_modules/.installed: package.json package-lock.json
-	npm ci --no-audit --no-fund --loglevel=error
+	npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
 	@touch $@
 
 src/gridgov/web/static/vendor/.built: node_modules/.installed scripts/build_static.py $(VENV)/.installed
@@ -33,12 +33,13 @@ demo: install
 	@echo "gridgov demo: http://$(HOST):$(PORT)  (map: http://$(HOST):$(PORT)/map)"
 	$(BIN)/gridgov serve --host $(HOST) --port $(PORT)
 
-# Debian's chromium for the browser tests, installed when missing (needs root, as on CI and dev machines).
+# Debian's chromium (and CJK fonts, so pages render Chinese) for the browser tests, installed when missing
+# (needs root, as on CI and dev machines).
 browser-deps:
-	@if [ ! -x $(CHROMIUM) ]; then \
+	@if [ ! -x $(CHROMIUM) ] || ! fc-list 2>/dev/null | grep -qi "Noto Sans CJK"; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo "installing Debian chromium for the browser tests"; \
-	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk >/dev/null) \
 	      || echo "could not install chromium: browser tests will skip (or fail under CI)"; \
 	  else echo "chromium missing and not root: run 'sudo apt-get install chromium' for the browser tests"; fi; \
 	fi

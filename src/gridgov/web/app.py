@@ -75,6 +75,10 @@ def create_app(engine: Engine | None = None) -> FastAPI:
         description="Grid-based urban governance: one base (address library, block data), four lines "
         "(population, housing, legal entities, events). Street, community and grid polygons in the demo "
         "are synthetic.",
+        # FastAPI's own docs pages load Swagger from a CDN with inline scripts; web/pages.py serves an
+        # offline /docs built from npm instead (air-gapped intranets, strict CSP).
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.engine = engine or get_engine()
     app.state.session_factory = session_factory(app.state.engine)
