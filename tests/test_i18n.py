@@ -14,9 +14,8 @@ from sqlalchemy import Engine
 from starlette.requests import Request
 
 from gridgov.areas.pages import MAP_SCRIPT_PREFIXES
-from gridgov.core.settings import get_settings
-from gridgov.web import i18n
-from gridgov.web.i18n import (
+from gridgov.core import i18n
+from gridgov.core.i18n import (
     DEFAULT_LANGUAGE,
     SUPPORTED_LANGUAGES,
     catalog_subset,
@@ -25,7 +24,8 @@ from gridgov.web.i18n import (
     pick_language,
     translate,
 )
-from gridgov.web.templating import TEMPLATES_DIR, json_block, static_url
+from gridgov.core.settings import get_settings
+from gridgov.core.templating import TEMPLATES_DIR, json_block, static_url
 
 SRC = Path(i18n.__file__).resolve().parents[1]  # src/gridgov
 JS_DIR = SRC / "web" / "static" / "js"
@@ -131,7 +131,7 @@ def test_translate_fills_parameters_and_falls_back_to_chinese() -> None:
 
 @pytest.mark.usefixtures("fake_catalogs")
 def test_a_key_missing_everywhere_shows_the_key_and_logs(caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.ERROR, logger="gridgov.web.i18n"):
+    with caplog.at_level(logging.ERROR, logger="gridgov.core.i18n"):
         assert translate("no.such.key", "en") == "no.such.key"
         assert translate("bad", "zh-CN", other=1) == "{missing}"
     assert "no.such.key" in caplog.text and "bad" in caplog.text

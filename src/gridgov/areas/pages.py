@@ -12,9 +12,9 @@ import re
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
+from gridgov.core.i18n import catalog_subset, pick_language
 from gridgov.core.settings import get_settings
-from gridgov.web.i18n import catalog_subset, pick_language
-from gridgov.web.templating import render
+from gridgov.core.templating import render
 
 router = APIRouter(tags=["pages"])
 

@@ -13,8 +13,8 @@ from sqlalchemy.orm import Session
 from gridgov.areas import service as areas
 from gridgov.areas.schemas import AreaNode
 from gridgov.core.errors import NotFound
+from gridgov.core.templating import render
 from gridgov.web.deps import get_session
-from gridgov.web.templating import render
 
 log = logging.getLogger(__name__)
 

@@ -23,7 +23,7 @@ from starlette.responses import Response
 from starlette.templating import Jinja2Templates
 
 from gridgov import __version__
-from gridgov.web.i18n import (
+from gridgov.core.i18n import (
     LANGUAGE_COOKIE,
     SUPPORTED_LANGUAGES,
     default_language,
@@ -32,8 +32,11 @@ from gridgov.web.i18n import (
     translate,
 )
 
-TEMPLATES_DIR = Path(__file__).with_name("templates")
-STATIC_DIR = Path(__file__).with_name("static")
+# Templates and static files live with the web shell; this module sits in core so that every domain's
+# pages.py can render without importing the web package (which sits below the domains).
+WEB_DIR = Path(__file__).resolve().parents[1] / "web"
+TEMPLATES_DIR = WEB_DIR / "templates"
+STATIC_DIR = WEB_DIR / "static"
 STATIC_PREFIX = "/static"
 # A chosen language is remembered for a year; the cookie is not secret, so scripts may read it.
 LANGUAGE_COOKIE_MAX_AGE = 365 * 24 * 3600
