@@ -78,8 +78,12 @@ def main() -> None:
         "baseline_points_per_s": round(sample / baseline_time),
         "baseline_sample": sample,
     }
-    figures["ratio_batch_vs_baseline"] = round(figures["batch_points_per_s_warm"] / figures["baseline_points_per_s"], 1)
-    figures["ratio_strtree_vs_baseline"] = round(figures["strtree_points_per_s"] / figures["baseline_points_per_s"], 1)
+    figures["ratio_batch_vs_baseline"] = round(
+        figures["batch_points_per_s_warm"] / figures["baseline_points_per_s"], 1
+    )
+    figures["ratio_strtree_vs_baseline"] = round(
+        figures["strtree_points_per_s"] / figures["baseline_points_per_s"], 1
+    )
     figures["target_points_per_s"] = TARGET_POINTS_PER_SECOND
     figures["target_met"] = figures["batch_points_per_s_warm"] >= TARGET_POINTS_PER_SECOND
     if args.json:
@@ -88,8 +92,11 @@ def main() -> None:
     width = max(len(k) for k in figures)
     print(f"locate {args.points:,} random points in {len(polygons):,} grids")
     for key, value in figures.items():
-        print(f"  {key:<{width}}  {value:,}" if isinstance(value, int) and not isinstance(value, bool)
-              else f"  {key:<{width}}  {value}")
+        print(
+            f"  {key:<{width}}  {value:,}"
+            if isinstance(value, int) and not isinstance(value, bool)
+            else f"  {key:<{width}}  {value}"
+        )
 
 
 if __name__ == "__main__":
