@@ -57,9 +57,9 @@ def session_factory(engine: Engine | None = None) -> sessionmaker[Session]:
 
 
 @contextmanager
-def session_scope(engine: Engine | None = None) -> Iterator[Session]:
-    """A unit of work: commit on success, roll back on error."""
-    session = session_factory(engine)()
+def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """A unit of work: commit on success, roll back on error, always close."""
+    session = factory()
     try:
         yield session
         session.commit()
@@ -68,3 +68,10 @@ def session_scope(engine: Engine | None = None) -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+@contextmanager
+def session_scope(engine: Engine | None = None) -> Iterator[Session]:
+    """A unit of work on ``engine`` (default: the configured database)."""
+    with transaction(session_factory(engine)) as session:
+        yield session

@@ -7,15 +7,10 @@ from collections.abc import Iterator
 from fastapi import Request
 from sqlalchemy.orm import Session
 
+from gridgov.core.db import transaction
+
 
 def get_session(request: Request) -> Iterator[Session]:
-    """One session per request: committed when the route returns, rolled back when it raises."""
-    session: Session = request.app.state.session_factory()
-    try:
+    """One unit of work per request: committed when the route returns, rolled back when it raises."""
+    with transaction(request.app.state.session_factory) as session:
         yield session
-        session.commit()
-    except Exception:
-        session.rollback()
-        raise
-    finally:
-        session.close()
