@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -73,3 +73,54 @@ def test_db_upgrade_is_idempotent(cli_env: None) -> None:
         result = runner.invoke(app, ["db", "upgrade"])
         assert result.exit_code == 0, result.output
         assert "0001_areas" in result.stdout
+
+
+def _tree_digest(root: Path) -> dict[str, str]:
+    import hashlib
+
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
+def test_demo_generate_twice_gives_identical_files(tmp_path: Path) -> None:
+    outputs = []
+    for name in ("a", "b"):
+        result = runner.invoke(
+            app,
+            ["demo", "generate", "--scale", "0.01", "--seed", "1", "--out", str(tmp_path / name), "--json"],
+        )
+        assert result.exit_code == 0, result.output
+        outputs.append(json.loads(result.stdout))
+    assert outputs[0]["people"] == 21_300 and outputs[0]["dwellings"] == 10_500
+    assert _tree_digest(tmp_path / "a") == _tree_digest(tmp_path / "b")
+    assert (
+        runner.invoke(app, ["demo", "generate", "--scale", "0", "--out", str(tmp_path / "c")]).exit_code == 2
+    )
+
+
+def test_demo_load_from_a_world_and_if_empty(
+    backend: str,
+    empty_engine_factory: Callable[[str], Engine],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    engine = empty_engine_factory(backend)
+    monkeypatch.setenv("GRIDGOV_DATABASE_URL", engine.url.render_as_string(hide_password=False))
+    get_settings.cache_clear()
+    get_engine.cache_clear()
+    try:
+        not_a_world = runner.invoke(app, ["demo", "load", "--world", str(tmp_path)])
+        assert not_a_world.exit_code == 1 and "manifest.json" in not_a_world.output
+        world = tmp_path / "world"
+        assert runner.invoke(app, ["demo", "generate", "--out", str(world)]).exit_code == 0
+        loaded = runner.invoke(app, ["demo", "load", "--world", str(world)])
+        assert loaded.exit_code == 0, loaded.output
+        assert "8 streets, 107 communities, 1610 grids" in loaded.output
+        again = runner.invoke(app, ["demo", "load", "--if-empty"])
+        assert again.exit_code == 0 and "already loaded" in again.output
+    finally:
+        get_settings.cache_clear()
+        get_engine.cache_clear()
