@@ -1,0 +1,1 @@
+"""Users, roles and permissions, area scopes, login, sessions and API tokens."""
