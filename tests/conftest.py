@@ -21,12 +21,17 @@ REPO = Path(__file__).resolve().parents[1]
 # Tests use their own working directory (database files, the synthesis cache) inside the checkout.
 os.environ.setdefault("GRIDGOV_VAR_DIR", str(REPO / "var" / "test"))
 
+from fastapi import FastAPI  # noqa: E402
 from fastapi.testclient import TestClient  # noqa: E402
 from sqlalchemy import Engine, create_engine, text  # noqa: E402
 from sqlalchemy.orm import Session  # noqa: E402
 
+from gridgov.audit.service import install_write_auditing  # noqa: E402
 from gridgov.core.db import make_engine, session_factory  # noqa: E402
 from gridgov.core.migrate import upgrade  # noqa: E402
+from gridgov.demo.accounts import DemoAccount  # noqa: E402
+
+install_write_auditing()
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "GRIDGOV_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -154,11 +159,65 @@ def session(engine: Engine) -> Iterator[Session]:
 
 
 @pytest.fixture(scope="session")
-def client(engine: Engine) -> Iterator[TestClient]:
+def demo_accounts(engine: Engine) -> dict[str, DemoAccount]:
+    """The demo accounts of this database, by role (one per role; passwords known)."""
+    from gridgov.demo.accounts import create_demo_accounts
+
+    with session_factory(engine)() as session:
+        accounts = create_demo_accounts(session)
+        session.commit()
+    return {a.role: a for a in accounts}
+
+
+@pytest.fixture(scope="session")
+def role_tokens(engine: Engine, demo_accounts: dict[str, DemoAccount]) -> dict[str, str]:
+    """A bearer token per role, issued directly (the login route has its own tests)."""
+    from gridgov.accounts import service
+
+    tokens: dict[str, str] = {}
+    with session_factory(engine)() as session:
+        for role, account in demo_accounts.items():
+            user = service.get_user_by_name(session, account.username)
+            tokens[role] = service.issue_token(session, user, name="tests").token
+        session.commit()
+    return tokens
+
+
+@pytest.fixture(scope="session")
+def app(engine: Engine) -> FastAPI:
     from gridgov.web.app import create_app
 
-    with TestClient(create_app(engine)) as test_client:
+    return create_app(engine)
+
+
+@pytest.fixture(scope="session")
+def anonymous_client(app: FastAPI) -> Iterator[TestClient]:
+    # https so that Secure cookies travel, as they do in a browser on 127.0.0.1.
+    with TestClient(app, base_url="https://testserver") as test_client:
         yield test_client
+
+
+@pytest.fixture(scope="session")
+def client_for(app: FastAPI, role_tokens: dict[str, str]) -> Iterator[Callable[[str], TestClient]]:
+    """``client_for("grid_worker")``: a client carrying that role's bearer token."""
+    clients: dict[str, TestClient] = {}
+
+    def make(role: str) -> TestClient:
+        if role not in clients:
+            test_client = TestClient(app, base_url="https://testserver")
+            test_client.headers["Authorization"] = f"Bearer {role_tokens[role]}"
+            clients[role] = test_client
+        return clients[role]
+
+    yield make
+    for test_client in clients.values():
+        test_client.close()
+
+
+@pytest.fixture(scope="session")
+def client(client_for: Callable[[str], TestClient]) -> TestClient:
+    """An administrator's client (district-wide scope, every permission)."""
+    return client_for("admin")
 
 
 def _free_port() -> int:
@@ -188,3 +247,12 @@ def live_server(engine: Engine) -> Iterator[str]:
     yield f"http://127.0.0.1:{port}"
     server.should_exit = True
     thread.join(timeout=10)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_audit_actor() -> Iterator[None]:
+    """Each test starts as the ``system`` actor (a CLI run in-process sets ``cli:<user>`` for the thread)."""
+    from gridgov.audit.context import SYSTEM, actor_context
+
+    with actor_context(SYSTEM):
+        yield

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from gridgov.areas.crs import wgs84_to_gcj02, wgs84_to_gcj02_array
 from gridgov.areas.locate import OUTSIDE, Locator
+from gridgov.areas.scope import WHOLE_DISTRICT
 from gridgov.areas.service import OUTSIDE_REASON, area_index, locate_point
 from gridgov.areas.synthesis import AreaLayers, nanshan_layers
 from gridgov.core.errors import InvalidInput
@@ -26,7 +27,7 @@ def test_every_trusted_anchor_locates_to_its_community(session: Session, layers:
     for community in layers.communities:
         if community.anchor is None or community.anchor_suspect:
             continue
-        result = locate_point(session, *community.anchor)
+        result = locate_point(session, *community.anchor, scope=WHOLE_DISTRICT)
         assert result.inside
         assert result.community is not None and result.community.code == community.code
         assert result.street is not None and result.street.code == community.parent_code
@@ -35,7 +36,7 @@ def test_every_trusted_anchor_locates_to_its_community(session: Session, layers:
 
 def test_points_outside_the_district_are_outside_never_a_nearest_grid(session: Session) -> None:
     for lon, lat in (HONG_KONG, SHENZHEN_BAY_PARK_SEA, (113.0, 23.0), (114.05, 22.54)):  # last: Futian
-        result = locate_point(session, lon, lat)
+        result = locate_point(session, lon, lat, scope=WHOLE_DISTRICT)
         assert not result.inside
         assert result.reason == OUTSIDE_REASON
         assert result.grid is None and result.community is None
@@ -45,16 +46,16 @@ def test_gcj02_input_is_converted_before_locating(session: Session, layers: Area
     community = next(c for c in layers.communities if c.anchor and not c.anchor_suspect)
     assert community.anchor is not None
     gcj = wgs84_to_gcj02(*community.anchor)
-    result = locate_point(session, *gcj, crs="gcj02")
+    result = locate_point(session, *gcj, crs="gcj02", scope=WHOLE_DISTRICT)
     assert result.community is not None and result.community.code == community.code
     assert result.lon == pytest.approx(community.anchor[0], abs=1e-6)
     # Read as WGS84, the GCJ-02 point is ~500 m off: a different grid in a dense community.
-    assert locate_point(session, *gcj).grid != result.grid
+    assert locate_point(session, *gcj, scope=WHOLE_DISTRICT).grid != result.grid
 
 
 def test_unknown_crs_is_refused_clearly(session: Session) -> None:
     with pytest.raises(InvalidInput, match="wgs84"):
-        locate_point(session, 113.93, 22.53, crs="bd09")
+        locate_point(session, 113.93, 22.53, crs="bd09", scope=WHOLE_DISTRICT)
 
 
 def test_points_on_and_near_a_shared_edge(layers: AreaLayers) -> None:

@@ -221,9 +221,23 @@ def test_static_url_is_versioned_so_upgrades_reach_browsers() -> None:
 @pytest.fixture
 def empty_client(empty_engine_factory: Callable[[str], Engine]) -> Iterator[TestClient]:
     """The real app on a migrated database with no areas: pages must still render, and say why."""
+    from gridgov.accounts import service
+    from gridgov.accounts.permissions import Role
+    from gridgov.areas.scope import WHOLE_DISTRICT
+    from gridgov.core.db import session_factory
     from gridgov.web.app import create_app
 
-    with TestClient(create_app(empty_engine_factory("sqlite"))) as client:
+    engine = empty_engine_factory("sqlite")
+    with session_factory(engine)() as session:
+        admin = service.create_user(
+            session,
+            service.NewUser(
+                username="first.admin", password="first-admin-42", role=Role.admin, scope=WHOLE_DISTRICT
+            ),
+        )
+        token = service.issue_token(session, admin, name="tests").token
+        session.commit()
+    with TestClient(create_app(engine), headers={"Authorization": f"Bearer {token}"}) as client:
         yield client
 
 

@@ -4,4 +4,6 @@ from __future__ import annotations
 
 
 def import_all_models() -> None:
-    import gridgov.areas.models  # noqa: F401
+    import gridgov.accounts.models
+    import gridgov.areas.models
+    import gridgov.audit.models  # noqa: F401

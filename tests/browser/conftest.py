@@ -25,6 +25,8 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.sync_api import Browser, Page
 
+from gridgov.demo.accounts import DemoAccount
+
 CHROMIUM = Path(os.environ.get("GRIDGOV_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = [
     "--headless",
@@ -55,12 +57,14 @@ def browser_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     from gridgov.areas.service import load_nanshan_areas
     from gridgov.core.db import make_engine, session_factory
     from gridgov.core.migrate import upgrade
+    from gridgov.demo.accounts import create_demo_accounts
     from gridgov.web.app import create_app
 
     engine = make_engine(f"sqlite:///{tmp_path_factory.mktemp('browser') / 'gridgov.sqlite3'}")
     upgrade(engine)
     with session_factory(engine)() as session:
         load_nanshan_areas(session)
+        admin = next(a for a in create_demo_accounts(session) if a.role == "admin")
         session.commit()
     port = _free_port()
     config = uvicorn.Config(create_app(engine), host="127.0.0.1", port=port, log_level="warning")
@@ -72,7 +76,9 @@ def browser_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         if not thread.is_alive() or time.monotonic() > deadline:
             raise RuntimeError("the test server did not start within 20 s")
         time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
+    base_url = f"http://127.0.0.1:{port}"
+    LOGINS[base_url] = (admin.username, admin.password)
+    yield base_url
     server.should_exit = True
     thread.join(timeout=10)
     engine.dispose()
@@ -123,6 +129,21 @@ class BrowserPage:
     base_url: str
 
 
+# Who the pages log in as, per server: (username, password) of its demo administrator.
+LOGINS: dict[str, tuple[str, str]] = {}
+
+
+def log_in(page: Page, base_url: str) -> None:
+    """Log in through the real form, as an operator would."""
+    username, password = LOGINS[base_url]
+    page.goto(f"{base_url}/login")
+    page.fill("#login-username", username)
+    page.fill("#login-password", password)
+    with page.expect_navigation():
+        page.click("form.login-form button[type=submit]")
+    assert "/login" not in page.url, "login failed"
+
+
 def _open_page(browser: Browser, base_url: str, **context_options: Any) -> Iterator[BrowserPage]:
     context = browser.new_context(**context_options)
     page = context.new_page()
@@ -139,6 +160,7 @@ def _open_page(browser: Browser, base_url: str, **context_options: Any) -> Itera
     page.on("pageerror", lambda error: watch.errors.append(f"pageerror: {error}"))
     # Generous for the first load of 1,610 grid polygons on a slow CI machine.
     page.set_default_timeout(30_000)
+    log_in(page, base_url)
     try:
         yield BrowserPage(page, watch, base_url)
     finally:
@@ -154,8 +176,11 @@ def zh_page(chromium_browser: Browser, browser_server: str) -> Iterator[BrowserP
 
 
 @pytest.fixture
-def zh_page_each_backend(chromium_browser: Browser, live_server: str) -> Iterator[BrowserPage]:
+def zh_page_each_backend(
+    chromium_browser: Browser, live_server: str, demo_accounts: dict[str, DemoAccount]
+) -> Iterator[BrowserPage]:
     """Like ``zh_page``, served from the root ``live_server``: once on SQLite, once on PostgreSQL."""
+    LOGINS[live_server] = (demo_accounts["admin"].username, demo_accounts["admin"].password)
     yield from _open_page(
         chromium_browser, live_server, locale="zh-CN", viewport={"width": 1440, "height": 900}
     )

@@ -38,3 +38,26 @@ def require(permission: Permission) -> Any:
 
     dependency.__name__ = f"require_{permission.value.replace('.', '_')}"
     return Depends(dependency)
+
+
+class LoginRequired(Exception):
+    """A page needs a logged-in user: the app answers with a redirect to the login page."""
+
+    def __init__(self, next_path: str) -> None:
+        super().__init__(next_path)
+        self.next_path = next_path
+
+
+def require_page(permission: Permission) -> Any:
+    """Like ``require`` for HTML pages: not logged in → redirect to /login?next=…; no permission → 403."""
+
+    def dependency(request: Request) -> Principal:
+        principal = optional_principal(request)
+        if principal is None:
+            path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            raise LoginRequired(path)
+        principal.require(permission)
+        return principal
+
+    dependency.__name__ = f"page_{permission.value.replace('.', '_')}"
+    return Depends(dependency)

@@ -1,86 +1,19 @@
-"""The one scoping helper: what area codes a caller may see, carried in a type.
+"""The one scoping helper: who the caller is and which area codes they may see, carried in types.
 
-Every read of area-scoped data goes through ``Principal.scope`` (an ``AreaScope``): a query takes the
-scope and cannot forget it (the idea of Polar's ``AccessibleOrganizationID``). Area codes nest by
-prefix: district ``440305000000`` ⊃ street ``440305007000`` ⊃ community ``440305007003`` ⊃ grid
-``440305007003012``, so "is this code inside my scope" is a prefix test on the significant digits.
+Every read of area-scoped data goes through ``Principal.scope`` (an ``AreaScope``): service functions take
+the scope as an argument and filter with it, so a query cannot forget it (the idea of Polar's
+``AccessibleOrganizationID``). ``tests/test_scope_walk.py`` walks every API route to hold routes to it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass, field
-from enum import StrEnum
-from typing import Any
-
-from sqlalchemy import ColumnElement, false, or_
 
 from gridgov.accounts.permissions import Permission, Role
-from gridgov.core.errors import GridgovError
+from gridgov.areas.scope import AreaScope, ScopeLevel, significant_prefix
+from gridgov.core.errors import Forbidden, Unauthenticated
 
-
-class ScopeLevel(StrEnum):
-    district = "district"
-    street = "street"
-    community = "community"
-    grids = "grids"
-
-
-def significant_prefix(code: str) -> str:
-    """The digits that identify an area: 440305 (district), 440305007 (street), 440305007003 (community)."""
-    if len(code) == 15:
-        return code
-    if code.endswith("000000"):
-        return code[:6]
-    if code.endswith("000"):
-        return code[:9]
-    return code
-
-
-class Forbidden(GridgovError):
-    code = "forbidden"
-    http_status = 403
-
-
-class Unauthenticated(GridgovError):
-    code = "unauthenticated"
-    http_status = 401
-
-
-@dataclass(frozen=True)
-class AreaScope:
-    """A district, a street, a community or a set of grids; ``codes`` are the area codes granted."""
-
-    level: ScopeLevel
-    codes: frozenset[str]
-
-    @classmethod
-    def of(cls, level: ScopeLevel | str, codes: Iterable[str]) -> AreaScope:
-        return cls(ScopeLevel(level), frozenset(codes))
-
-    @property
-    def prefixes(self) -> tuple[str, ...]:
-        return tuple(sorted(significant_prefix(c) for c in self.codes))
-
-    def covers(self, code: str | None) -> bool:
-        """True when the area ``code`` lies inside the scope (an area above the scope is not covered)."""
-        if not code:
-            return False
-        return any(code.startswith(p) for p in self.prefixes)
-
-    def overlaps(self, code: str) -> bool:
-        """True when ``code`` is inside the scope or contains part of it (e.g. my street's district)."""
-        prefix = significant_prefix(code)
-        return self.covers(code) or any(p.startswith(prefix) for p in self.prefixes)
-
-    def clause(self, column: Any) -> ColumnElement[bool]:
-        """A WHERE clause keeping rows whose area-code ``column`` lies inside the scope."""
-        if not self.codes:
-            return false()
-        return or_(*[column.like(f"{p}%") for p in self.prefixes])
-
-    def describe(self) -> dict[str, object]:
-        return {"level": self.level.value, "codes": sorted(self.codes)}
+__all__ = ["AreaScope", "Forbidden", "Principal", "ScopeLevel", "Unauthenticated", "significant_prefix"]
 
 
 @dataclass(frozen=True)

@@ -8,10 +8,14 @@ Content-Security-Policy allows no inline script.
 from __future__ import annotations
 
 import re
+from typing import Annotated
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
+from gridgov.accounts.deps import require_page
+from gridgov.accounts.permissions import Permission
+from gridgov.accounts.scoping import Principal
 from gridgov.core.i18n import catalog_subset, pick_language
 from gridgov.core.settings import get_settings
 from gridgov.core.templating import render
@@ -26,7 +30,11 @@ _AREA_CODE = re.compile(r"^\d{12}(\d{3})?$")
 
 
 @router.get("/map", response_class=HTMLResponse, include_in_schema=False)
-def map_page(request: Request, focus: str | None = None) -> Response:
+def map_page(
+    request: Request,
+    principal: Annotated[Principal, require_page(Permission.areas_read)],
+    focus: str | None = None,
+) -> Response:
     """The grid map; ``?focus=CODE`` opens it drilled into that street, community or grid."""
     root = request.scope.get("root_path", "")
     # A malformed focus is ignored rather than answered with a JSON 422 an operator cannot read;

@@ -28,8 +28,9 @@ from gridgov.areas.schemas import (
     LocateResult,
     SearchHit,
 )
+from gridgov.areas.scope import AreaScope
 from gridgov.areas.synthesis import AreaLayers, AreaShape, area_km2, nanshan_layers
-from gridgov.core.errors import InvalidInput, NotFound
+from gridgov.core.errors import Forbidden, InvalidInput, NotFound
 
 AreaRow = District | Street | Community | Grid
 MODEL_BY_LEVEL: dict[str, Any] = {
@@ -110,6 +111,8 @@ def load_areas(session: Session, layers: AreaLayers) -> AreaStats:
     )
     session.flush()
     invalidate_area_index()
+    # Bulk inserts bypass the ORM's write auditing: callers record one `area.load` entry (audit sits
+    # below areas, so areas does not import it).
     return area_stats(session)
 
 
@@ -148,6 +151,14 @@ def get_area(session: Session, code: str) -> AreaRow:
     return area
 
 
+def visible_area(session: Session, code: str, scope: AreaScope) -> AreaRow:
+    """The area, when it lies in the scope or contains part of it (my street's district); 403 otherwise."""
+    area = get_area(session, code)
+    if not scope.overlaps(code):
+        raise Forbidden(f"The {level_of_code(code)} {code} lies outside your area scope")
+    return area
+
+
 def parent_code_of(area: AreaRow) -> str | None:
     if isinstance(area, Street):
         return area.district_code
@@ -168,15 +179,17 @@ def _children_query(level: Level, code: str) -> Any:
     return None
 
 
-def children(session: Session, code: str) -> list[AreaRow]:
+def children(session: Session, code: str, *, scope: AreaScope) -> list[AreaRow]:
+    """Direct children of a visible area that the scope overlaps."""
     query = _children_query(level_of_code(code), code)
-    get_area(session, code)
-    return [] if query is None else list(session.scalars(query))
+    visible_area(session, code, scope)
+    return [] if query is None else [a for a in session.scalars(query) if scope.overlaps(a.code)]
 
 
-def grids_under(session: Session, code: str) -> list[Grid]:
+def grids_under(session: Session, code: str, *, scope: AreaScope) -> list[Grid]:
+    """Grids inside a visible area and inside the scope."""
     level = level_of_code(code)
-    get_area(session, code)
+    visible_area(session, code, scope)
     query = select(Grid).order_by(Grid.code)
     if level == "street":
         query = query.join(Community, Grid.community_code == Community.code).where(
@@ -186,7 +199,7 @@ def grids_under(session: Session, code: str) -> list[Grid]:
         query = query.where(Grid.community_code == code)
     elif level == "grid":
         query = query.where(Grid.code == code)
-    return list(session.scalars(query))
+    return list(session.scalars(query.where(scope.clause(Grid.code))))
 
 
 def _level(area: AreaRow) -> Level:
@@ -244,8 +257,8 @@ def counts_under(session: Session, area: AreaRow) -> AreaCounts:
     return AreaCounts()
 
 
-def area_detail(session: Session, code: str) -> AreaDetail:
-    area = get_area(session, code)
+def area_detail(session: Session, code: str, *, scope: AreaScope) -> AreaDetail:
+    area = visible_area(session, code, scope)
     return AreaDetail(
         code=area.code,
         name=area.name,
@@ -254,25 +267,29 @@ def area_detail(session: Session, code: str) -> AreaDetail:
         area_km2=area.area_km2,
         centroid=(area.centroid_lon, area.centroid_lat),
         synthetic=area.synthetic,
-        children=[ref(child) for child in children(session, code)],
+        children=[ref(child) for child in children(session, code, scope=scope)],
         counts=counts_under(session, area),
         ancestors=ancestors(session, area),
     )
 
 
-def area_tree(session: Session) -> AreaNode:
-    """District → streets → communities (with grid counts); grids are left out (1,610 of them)."""
+def area_tree(session: Session, *, scope: AreaScope) -> AreaNode:
+    """District → streets → communities (with grid counts) that the scope overlaps; grids left out."""
     district = session.scalars(select(District)).first()
     if district is None:
         raise NotFound("No areas are loaded yet: run `gridgov demo load`.")
     grid_counts: dict[str, int] = {
         code: count
         for code, count in session.execute(
-            select(Grid.community_code, func.count()).group_by(Grid.community_code)
+            select(Grid.community_code, func.count())
+            .where(scope.clause(Grid.code))
+            .group_by(Grid.community_code)
         )
     }
     communities_by_street: dict[str, list[AreaNode]] = {}
     for community in session.scalars(select(Community).order_by(Community.code)):
+        if not scope.overlaps(community.code):
+            continue
         communities_by_street.setdefault(community.street_code, []).append(
             AreaNode(
                 code=community.code,
@@ -292,6 +309,7 @@ def area_tree(session: Session) -> AreaNode:
             children=communities_by_street.get(street.code, []),
         )
         for street in session.scalars(select(Street).order_by(Street.code))
+        if scope.overlaps(street.code)
     ]
     return AreaNode(
         code=district.code,
@@ -328,7 +346,7 @@ def feature_collection(areas: Sequence[AreaRow], session: Session | None = None)
     return {"type": "FeatureCollection", "features": features}
 
 
-def search_areas(session: Session, query: str, *, limit: int = 20) -> list[SearchHit]:
+def search_areas(session: Session, query: str, *, scope: AreaScope, limit: int = 20) -> list[SearchHit]:
     """Areas whose name contains ``query`` or whose code starts with it; bigger areas first."""
     text = query.strip()
     if not text:
@@ -346,7 +364,7 @@ def search_areas(session: Session, query: str, *, limit: int = 20) -> list[Searc
             select(model)
             .where(or_(model.name.like(pattern), model.code.like(f"{text}%")))
             .order_by(model.code)
-            .limit(limit - len(hits))
+            .limit(limit - len(hits) + 200)  # room for rows the scope filters out below
         ).all()
         hits.extend(
             SearchHit(
@@ -357,7 +375,9 @@ def search_areas(session: Session, query: str, *, limit: int = 20) -> list[Searc
                 centroid=(r.centroid_lon, r.centroid_lat),
             )
             for r in rows
+            if scope.overlaps(r.code)
         )
+        del hits[limit:]
     return hits
 
 
@@ -488,5 +508,11 @@ def invalidate_area_index() -> None:
         _index_cache.clear()
 
 
-def locate_point(session: Session, lon: float, lat: float, crs: str = "wgs84") -> LocateResult:
-    return area_index(session).locate(lon, lat, crs)
+def locate_point(
+    session: Session, lon: float, lat: float, crs: str = "wgs84", *, scope: AreaScope
+) -> LocateResult:
+    """Which grid a point is in; a point inside the district but outside the scope is refused (403)."""
+    result = area_index(session).locate(lon, lat, crs)
+    if result.grid is not None and not scope.covers(result.grid.code):
+        raise Forbidden("That point lies outside your area scope")
+    return result

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,9 +23,33 @@ app = typer.Typer(help="gridgov 网格化社会治理平台 — grid-based urban
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 demo_app = typer.Typer(help="The synthetic Nanshan world.", no_args_is_help=True)
 areas_app = typer.Typer(help="District, streets, communities and grids.", no_args_is_help=True)
+users_app = typer.Typer(help="Accounts: create, list, disable.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(demo_app, name="demo")
 app.add_typer(areas_app, name="areas")
+app.add_typer(users_app, name="users")
+keys_app = typer.Typer(help="Encryption keys of personal data.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+
+
+def _register_audit() -> None:
+    from gridgov.audit.cli import app as audit_app
+
+    app.add_typer(audit_app, name="audit")
+
+
+_register_audit()
+
+
+@app.callback()
+def _root() -> None:
+    """Every command acts as `cli:<os user>` in the audit trail, and its writes are audited."""
+    from gridgov.audit.context import cli_actor, set_actor
+    from gridgov.audit.service import install_write_auditing
+
+    set_actor(cli_actor())
+    install_write_auditing()
+
 
 console = Console()
 err_console = Console(stderr=True)
@@ -159,10 +184,12 @@ def demo_load(
 def areas_load() -> None:
     """(Re)load the Nanshan areas: real codes, real outline, synthetic polygons, 1,610 grids."""
     from gridgov.areas.service import load_nanshan_areas
+    from gridgov.demo.load import record_area_load
 
     _upgrade()
     with clear_errors(), console.status("synthesising and loading areas…"), _session() as session:
         stats = load_nanshan_areas(session)
+        record_area_load(session, stats)
     console.print(stats.model_dump())
 
 
@@ -202,10 +229,11 @@ def areas_locate(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
 ) -> None:
     """Which grid, community and street a point is in (or 'outside the district')."""
+    from gridgov.areas.scope import WHOLE_DISTRICT
     from gridgov.areas.service import locate_point
 
     with clear_errors(), _session() as session:
-        result = locate_point(session, lon, lat, crs.value)
+        result = locate_point(session, lon, lat, crs.value, scope=WHOLE_DISTRICT)
     if as_json:
         print(result.model_dump_json())
     elif result.inside and result.grid and result.community and result.street:
@@ -270,6 +298,145 @@ def areas_export(
                     sheet.append(row)
                 workbook.save(output)
     console.print(f"wrote {output}" + (f" ({count} rows)" if count is not None else ""))
+
+
+@demo_app.command("users")
+def demo_users(as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False) -> None:
+    """The demo accounts (one per role) and their passwords, as made by `gridgov demo load`."""
+    from dataclasses import asdict
+
+    from gridgov.demo.accounts import read_demo_accounts
+
+    accounts = read_demo_accounts()
+    if not accounts:
+        err_console.print("no demo accounts yet: run `gridgov demo load` first")
+        raise typer.Exit(1)
+    if as_json:
+        print(
+            json.dumps(
+                [
+                    {"username": a.username, "password": a.password, "role": a.role, "scope": a.scope}
+                    for a in accounts
+                ],
+                ensure_ascii=False,
+            )
+        )
+        return
+    table = Table(title="demo accounts")
+    for column in ("username", "password", "role", "scope", "org unit"):
+        table.add_column(column)
+    for account in accounts:
+        row = asdict(account)
+        scope = f"{row['scope']['level']}: {', '.join(row['scope']['codes'])}"
+        table.add_row(account.username, account.password, account.role, scope, account.org_unit)
+    console.print(table)
+
+
+# ------------------------------------------------------------------------------------------------ users
+
+
+@users_app.command("create")
+def users_create(
+    username: Annotated[str, typer.Argument(help="Login name: lower-case letters, digits, _ . -")],
+    role: Annotated[
+        str,
+        typer.Option(
+            help="admin, district_operator, street_operator, community_staff, "
+            "grid_worker, department_handler, contractor or auditor"
+        ),
+    ],
+    scope_level: Annotated[str, typer.Option(help="district, street, community or grids")],
+    scope: Annotated[list[str], typer.Option(help="Area code(s) of the scope; repeat for several grids")],
+    display_name: Annotated[str, typer.Option(help="Name shown in the UI")] = "",
+    org_unit: Annotated[str | None, typer.Option(help="Org unit code")] = None,
+    phone: Annotated[str | None, typer.Option(help="Mobile number (stored encrypted)")] = None,
+    password: Annotated[str | None, typer.Option(help="Default: asked for without echo")] = None,
+) -> None:
+    """Create an account."""
+    from gridgov.accounts import service
+    from gridgov.accounts.permissions import Role
+
+    try:
+        chosen_role = Role(role)
+    except ValueError as exc:
+        raise typer.BadParameter(f"unknown role '{role}'", param_hint="--role") from exc
+    secret = password or typer.prompt("password", hide_input=True, confirmation_prompt=True)
+    with clear_errors(), _session() as session:
+        user = service.create_user(
+            session,
+            service.NewUser(
+                username=username,
+                password=secret,
+                role=chosen_role,
+                scope=service.parse_scope(scope_level, scope),
+                display_name=display_name,
+                org_unit_code=org_unit,
+                phone=phone,
+            ),
+        )
+        console.print(f"created account [bold]{user.username}[/bold] (id {user.id}, {user.role})")
+
+
+@users_app.command("list")
+def users_list(as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False) -> None:
+    """All accounts (phone numbers masked)."""
+    from gridgov.accounts import service
+
+    with clear_errors(), _session() as session:
+        rows = [service.user_summary(session, u) for u in service.list_users(session)]
+    if as_json:
+        print(json.dumps(rows, ensure_ascii=False))
+        return
+    table = Table(title=f"{len(rows)} accounts")
+    for column in ("id", "username", "role", "scope", "org unit", "phone", "active"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(
+            str(row["id"]),
+            row["username"],
+            row["role"],
+            f"{row['scope']['level']}: {', '.join(row['scope']['codes'])}",
+            row["org_unit"] or "",
+            row["phone"] or "",
+            "yes" if row["is_active"] else "no",
+        )
+    console.print(table)
+
+
+@users_app.command("disable")
+def users_disable(username: Annotated[str, typer.Argument(help="Login name")]) -> None:
+    """Disable an account: it can no longer log in, its sessions end, its tokens stop working."""
+    from gridgov.accounts import service
+
+    with clear_errors(), _session() as session:
+        user = service.set_active(session, service.get_user_by_name(session, username), False)
+        console.print(f"disabled [bold]{user.username}[/bold]")
+
+
+# ------------------------------------------------------------------------------------------------ keys
+
+
+@keys_app.command("rotate")
+def keys_rotate() -> None:
+    """Make a new data key active and re-encrypt every encrypted field with it (old keys stay readable)."""
+    from gridgov.accounts.service import reencrypt_personal_data
+    from gridgov.core import crypto
+
+    if os.environ.get("GRIDGOV_SECRET_KEY"):
+        err_console.print(
+            "[red]error[/red]: keys come from GRIDGOV_SECRET_KEY, which this command cannot change. "
+            "Write the keyring to a key file (GRIDGOV_KEY_FILE), unset the variable, then rotate."
+        )
+        raise typer.Exit(1)
+    keyring = crypto.load_keyring(create_if_missing=True)
+    rotated = keyring.rotate()
+    path = crypto.key_file_path()
+    # Save first: rows re-encrypted under a key that was never written down would be lost.
+    crypto.save_keyring(rotated, path)
+    crypto.get_keyring.cache_clear()
+    with clear_errors(), _session() as session:
+        count = reencrypt_personal_data(session)
+    console.print(f"active key is now [bold]{rotated.active}[/bold] ({path}); re-encrypted {count} field(s)")
 
 
 def main() -> None:  # pragma: no cover - console entry for `python -m gridgov.cli.main`

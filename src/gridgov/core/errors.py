@@ -32,3 +32,13 @@ class InvalidInput(GridgovError):
 class OutsideDistrict(GridgovError):
     code = "outside_district"
     http_status = 422
+
+
+class Unauthenticated(GridgovError):
+    code = "unauthenticated"
+    http_status = 401
+
+
+class Forbidden(GridgovError):
+    code = "forbidden"
+    http_status = 403

@@ -24,6 +24,13 @@ class Settings(BaseSettings):
     # Optional raster tile URL template for the map; empty keeps the map vector-only (air-gapped default).
     tile_url: str = ""
     default_language: str = "zh-CN"
+    # Mark session cookies Secure: unset = when the request came over HTTPS (behind TLS in production;
+    # the demo on http://127.0.0.1 has none, and browsers drop Secure cookies set over plain HTTP).
+    cookie_secure: bool | None = None
+    # Largest request body accepted, in bytes (uploads included).
+    max_body_bytes: int = 20 * 1024 * 1024
+    # Origins allowed to call the API from a browser; empty keeps CORS closed.
+    cors_origins: list[str] = Field(default_factory=list)
     # Seed and scale of the demo world that `gridgov demo load` generates when given no directory.
     demo_seed: int = 1
     demo_scale: float = 0.01

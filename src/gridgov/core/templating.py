@@ -140,6 +140,9 @@ def render(
         "lang": lang,
         "language_links": language_links(request, lang),
         "current_path": request.url.path,
+        # Who is logged in (None on the login page) and the token their forms must carry.
+        "principal": getattr(request.state, "principal", None),
+        "csrf_token": getattr(request.state, "csrf_token", None),
     }
     page_context.update(context or {})
     response = templates.TemplateResponse(request, template_name, page_context, status_code=status_code)

@@ -1,7 +1,7 @@
 """`gridgov demo load`: put the synthetic Nanshan world into the database through the real import paths.
 
-What the platform can hold grows issue by issue; today that is the area hierarchy. Feeds of the world that
-no loader exists for yet are listed as waiting, not silently skipped.
+What the platform can hold grows issue by issue; today: the area hierarchy and one account per role.
+Feeds of the world that no loader exists for yet are listed as waiting, not silently skipped.
 """
 
 from __future__ import annotations
@@ -11,9 +11,12 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 
+from gridgov.areas.schemas import AreaStats
 from gridgov.areas.service import load_nanshan_areas
+from gridgov.audit.service import record
 from gridgov.core.errors import InvalidInput
 from gridgov.core.settings import get_settings
+from gridgov.demo.accounts import create_demo_accounts
 
 
 def default_world_dir() -> Path:
@@ -44,10 +47,13 @@ def load_demo(session: Session, *, world_dir: Path | None = None) -> list[str]:
     world = ensure_world(world_dir)
     manifest = json.loads((world / "manifest.json").read_text(encoding="utf-8"))
     stats = load_nanshan_areas(session)
+    record_area_load(session, stats)
+    accounts = create_demo_accounts(session)
     lines = [
         f"world: {world} (scale {manifest.get('scale')}, seed {manifest.get('seed')})",
         f"areas: {stats.streets} streets, {stats.communities} communities, {stats.grids} grids "
         f"(polygons synthetic: {'yes' if stats.synthetic_geometry else 'no'})",
+        f"accounts: {len(accounts)} demo accounts, one per role (`gridgov demo users` prints them)",
     ]
     waiting = sorted(str(name) for name in manifest.get("files", {}))
     if waiting:
@@ -56,3 +62,13 @@ def load_demo(session: Session, *, world_dir: Path | None = None) -> list[str]:
             + ", ".join(waiting)
         )
     return lines
+
+
+def record_area_load(session: Session, stats: AreaStats) -> None:
+    """The area load is a bulk write the ORM hook does not see: one audit entry says what was replaced."""
+    record(
+        session,
+        action="area.load",
+        object_type="area_grid",
+        details={"streets": stats.streets, "communities": stats.communities, "grids": stats.grids},
+    )

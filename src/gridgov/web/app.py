@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
+from urllib.parse import urlencode
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.middleware.gzip import GZipMiddleware
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine, text
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -15,8 +18,14 @@ from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoin
 from starlette.responses import Response
 
 from gridgov import __version__
+from gridgov.accounts.deps import LoginRequired
+from gridgov.accounts.middleware import AuthenticationMiddleware, BodySizeLimit
+from gridgov.audit.service import install_write_auditing
 from gridgov.core.db import get_engine, session_factory
 from gridgov.core.errors import GridgovError
+from gridgov.core.templating import render
+
+log = logging.getLogger(__name__)
 
 STATIC_DIR = Path(__file__).with_name("static")
 
@@ -43,6 +52,11 @@ class SecurityHeaders(BaseHTTPMiddleware):
         for name, value in self.headers.items():
             response.headers.setdefault(name, value)
         return response
+
+
+def wants_html(request: Request) -> bool:
+    """Pages get an error page; API callers and scripts get the uniform JSON body."""
+    return not request.url.path.startswith("/api/") and "text/html" in request.headers.get("accept", "")
 
 
 def error_body(code: str, message: str, details: object | None = None) -> dict[str, object]:
@@ -80,15 +94,48 @@ def create_app(engine: Engine | None = None) -> FastAPI:
         docs_url=None,
         redoc_url=None,
     )
+    # Every ORM write leaves an audit entry (names of changed columns, never values).
+    install_write_auditing()
     app.state.engine = engine or get_engine()
     app.state.session_factory = session_factory(app.state.engine)
-    app.add_middleware(SecurityHeaders, csp=content_security_policy(settings.tile_url))
+    # Starlette runs the last-added middleware first: size limit, headers, compression, CORS, then who.
+    app.add_middleware(AuthenticationMiddleware)
+    if settings.cors_origins:
+        # Closed unless configured: only the listed origins may call the API from a browser.
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_credentials=False,
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type"],
+        )
     # Grid polygons are ~1 MB of GeoJSON; compressed they travel well over a street office's line.
     app.add_middleware(GZipMiddleware, minimum_size=2048)
+    app.add_middleware(SecurityHeaders, csp=content_security_policy(settings.tile_url))
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
 
     @app.exception_handler(GridgovError)
-    async def domain_error(_request: Request, exc: GridgovError) -> JSONResponse:
+    async def domain_error(request: Request, exc: GridgovError) -> Response:
+        if wants_html(request):
+            return render(
+                request,
+                "error.html",
+                {"status": exc.http_status, "message": exc.message},
+                status_code=exc.http_status,
+            )
         return JSONResponse(error_body(exc.code, exc.message), status_code=exc.http_status)
+
+    @app.exception_handler(LoginRequired)
+    async def login_required(_request: Request, exc: LoginRequired) -> RedirectResponse:
+        return RedirectResponse(f"/login?{urlencode({'next': exc.next_path})}", status_code=303)
+
+    @app.exception_handler(Exception)
+    async def unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+        # Uniform and revealing nothing: the details go to the server log, not to the caller.
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return JSONResponse(
+            error_body("internal", "Something went wrong on the server; it has been logged"), status_code=500
+        )
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -112,13 +159,21 @@ def create_app(engine: Engine | None = None) -> FastAPI:
             connection.execute(text("SELECT 1"))
         return {"status": "ok", "version": __version__, "database": app.state.engine.dialect.name}
 
+    from gridgov.accounts.api import router as accounts_api
+    from gridgov.accounts.pages import router as accounts_pages
     from gridgov.areas.api import router as areas_api
     from gridgov.areas.pages import router as areas_pages
+    from gridgov.audit.api import router as audit_api
+    from gridgov.audit.pages import router as audit_pages
     from gridgov.web.pages import router as web_pages
 
+    app.include_router(accounts_api)
+    app.include_router(accounts_pages)
     app.include_router(areas_api)
     app.include_router(web_pages)
     app.include_router(areas_pages)
+    app.include_router(audit_api)
+    app.include_router(audit_pages)
     if STATIC_DIR.is_dir():
         app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app

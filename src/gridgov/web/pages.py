@@ -5,25 +5,29 @@ from __future__ import annotations
 import logging
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.exc import OperationalError, ProgrammingError
 from sqlalchemy.orm import Session
 
+from gridgov.accounts.deps import require_page
+from gridgov.accounts.permissions import Permission
+from gridgov.accounts.scoping import Principal
 from gridgov.areas import service as areas
 from gridgov.areas.schemas import AreaNode
+from gridgov.areas.scope import AreaScope
 from gridgov.core.errors import NotFound
 from gridgov.core.templating import render
-from gridgov.web.deps import get_session
+from gridgov.web.deps import DbSession
 
 log = logging.getLogger(__name__)
 
 router = APIRouter(tags=["pages"])
 
 
-def _area_tree_or_none(session: Session) -> AreaNode | None:
+def _area_tree_or_none(session: Session, scope: AreaScope) -> AreaNode | None:
     try:
-        return areas.area_tree(session)
+        return areas.area_tree(session, scope=scope)
     except NotFound:
         return None
     except (OperationalError, ProgrammingError):
@@ -34,8 +38,12 @@ def _area_tree_or_none(session: Session) -> AreaNode | None:
 
 
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)
-def home(request: Request, session: Annotated[Session, Depends(get_session)]) -> Response:
-    tree = _area_tree_or_none(session)
+def home(
+    request: Request,
+    session: DbSession,
+    principal: Annotated[Principal, require_page(Permission.areas_read)],
+) -> Response:
+    tree = _area_tree_or_none(session, principal.scope)
     streets = tree.children if tree else []
     overview = (
         {

@@ -1,0 +1,317 @@
+"""Account routes: token login, who am I, my tokens, accounts in my scope, reveal, export. Thin."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import Response
+from pydantic import BaseModel, Field
+
+from gridgov.accounts import service
+from gridgov.accounts.deps import CurrentPrincipal, require
+from gridgov.accounts.permissions import Permission, Role
+from gridgov.accounts.scoping import Principal
+from gridgov.core.errors import InvalidInput
+from gridgov.web.deps import DbSession
+
+router = APIRouter(tags=["accounts"])
+# How each route is scoped, for the route-walking test (tests/test_scope_walk.py).
+PUBLIC = {"x-scope": "public"}
+SELF = {"x-scope": "self"}
+USER_LIST = {"x-scope": "user:list"}
+USER_PATH = {"x-scope": "user:path"}
+AREA_BODY = {"x-scope": "area:body"}
+
+
+class TokenRequest(BaseModel):
+    username: str = Field(max_length=64)
+    password: str = Field(max_length=256)
+    name: str = Field(default="api", max_length=64, description="What the token is for")
+    expires_days: int = Field(default=30, ge=1, le=service.TOKEN_MAX_DAYS)
+
+
+class TokenResponse(BaseModel):
+    access_token: str
+    token_type: str = "bearer"
+    expires_at: datetime
+    permissions: list[str]
+
+
+class NewTokenRequest(BaseModel):
+    name: str = Field(max_length=64)
+    permissions: list[str] | None = Field(default=None, description="Subset of yours; default all")
+    expires_days: int = Field(default=90, ge=1, le=service.TOKEN_MAX_DAYS)
+
+
+class TokenInfo(BaseModel):
+    id: int
+    name: str
+    prefix: str
+    permissions: list[str]
+    created_at: datetime
+    expires_at: datetime
+    last_used_at: datetime | None
+    revoked: bool
+
+
+class Me(BaseModel):
+    id: int
+    username: str
+    role: str
+    org_unit: str | None
+    scope: dict[str, Any]
+    permissions: list[str]
+    via: str
+    csrf_token: str | None = Field(
+        default=None, description="Echo as X-CSRF-Token on unsafe calls (sessions)"
+    )
+
+
+class RevealRequest(BaseModel):
+    field: str = Field(pattern="^phone$")
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class NewUserRequest(BaseModel):
+    username: str
+    password: str
+    role: Role
+    scope_level: str
+    scope_codes: list[str]
+    display_name: str = ""
+    org_unit_code: str | None = None
+    phone: str | None = None
+
+
+async def _token_request(request: Request) -> TokenRequest:
+    """JSON body, or an OAuth2-style form (``username``, ``password``) as many clients send."""
+    content_type = request.headers.get("content-type", "")
+    if content_type.startswith("application/json"):
+        return TokenRequest.model_validate(await request.json())
+    form = await request.form()
+    fields = {k: v for k, v in form.items() if isinstance(v, str)}
+    return TokenRequest.model_validate(fields)
+
+
+@router.post(
+    "/api/auth/token",
+    openapi_extra=PUBLIC,
+    response_model=TokenResponse,
+    summary="Username and password → bearer token",
+)
+def login_for_token(
+    session: DbSession, body: Annotated[TokenRequest, Depends(_token_request)]
+) -> TokenResponse:
+    try:
+        user = service.authenticate(session, body.username, body.password)
+    except (service.InvalidCredentials, service.LockedOut):
+        session.commit()  # keep the failure count (and its audit entry) although we answer with an error
+        raise
+    issued = service.issue_token(session, user, name=body.name, expires_days=body.expires_days)
+    from gridgov.audit.service import record
+
+    record(session, action="auth.token_login", object_type="user_account", object_id=str(user.id), actor=None)
+    return TokenResponse(
+        access_token=issued.token,
+        expires_at=issued.row.expires_at,
+        permissions=issued.row.permissions.split(","),
+    )
+
+
+@router.get(
+    "/api/me",
+    openapi_extra=SELF,
+    response_model=Me,
+    summary="Who I am: role, org unit, area scope, permissions",
+)
+def me(request: Request, principal: CurrentPrincipal) -> Me:
+    effective = sorted(p.value for p in principal.permissions if principal.can(p))
+    return Me(
+        id=principal.user_id,
+        username=principal.username,
+        role=principal.role.value,
+        org_unit=principal.org_unit,
+        scope=principal.scope.describe(),
+        permissions=effective,
+        via=principal.via,
+        csrf_token=getattr(request.state, "csrf_token", None),
+    )
+
+
+def _token_info(row: Any) -> TokenInfo:
+    return TokenInfo(
+        id=row.id,
+        name=row.name,
+        prefix=row.prefix,
+        permissions=row.permissions.split(","),
+        created_at=row.created_at,
+        expires_at=row.expires_at,
+        last_used_at=row.last_used_at,
+        revoked=row.revoked_at is not None,
+    )
+
+
+@router.get(
+    "/api/me/tokens",
+    openapi_extra=SELF,
+    response_model=list[TokenInfo],
+    summary="My API tokens (never the secrets)",
+)
+def my_tokens(
+    session: DbSession, principal: Annotated[Principal, require(Permission.tokens_own)]
+) -> list[TokenInfo]:
+    return [_token_info(t) for t in service.list_tokens(session, principal.user_id)]
+
+
+@router.post(
+    "/api/me/tokens",
+    openapi_extra=SELF,
+    response_model=TokenResponse,
+    status_code=201,
+    summary="Create an API token (shown once)",
+)
+def create_my_token(
+    session: DbSession, body: NewTokenRequest, principal: Annotated[Principal, require(Permission.tokens_own)]
+) -> TokenResponse:
+    user = service.get_user(session, principal.user_id)
+    issued = service.issue_token(
+        session,
+        user,
+        name=body.name,
+        permissions=body.permissions,
+        expires_days=body.expires_days,
+        issued_by=principal,
+    )
+    return TokenResponse(
+        access_token=issued.token,
+        expires_at=issued.row.expires_at,
+        permissions=issued.row.permissions.split(","),
+    )
+
+
+@router.delete(
+    "/api/me/tokens/{token_id}", openapi_extra=SELF, response_model=TokenInfo, summary="Revoke a token"
+)
+def revoke_my_token(
+    session: DbSession, token_id: int, principal: Annotated[Principal, require(Permission.tokens_own)]
+) -> TokenInfo:
+    return _token_info(service.revoke_token(session, principal, token_id))
+
+
+@router.get("/api/users", openapi_extra=USER_LIST, summary="Accounts inside my scope (phone numbers masked)")
+def list_users(
+    session: DbSession, principal: Annotated[Principal, require(Permission.users_read)]
+) -> list[dict[str, Any]]:
+    return [service.user_summary(session, u) for u in service.list_users(session, principal)]
+
+
+@router.get(
+    "/api/users/export.csv",
+    openapi_extra=USER_LIST,
+    summary="Accounts in my scope as CSV: masked unless I may reveal (audited)",
+)
+def export_users(
+    session: DbSession,
+    principal: Annotated[Principal, require(Permission.data_export)],
+    reason: Annotated[str, Query(max_length=500)] = "",
+) -> Response:
+    from gridgov.audit.service import record
+
+    reveal_allowed = principal.can(Permission.personal_reveal)
+    if reveal_allowed and len(reason.strip()) < 4:
+        raise InvalidInput("An unmasked export needs a reason (at least 4 characters); it is audited")
+    users = service.list_users(session, principal)
+    record(
+        session,
+        action="data.export",
+        object_type="user_account",
+        reason=reason.strip() or None,
+        details={"rows": len(users), "masked": not reveal_allowed},
+    )
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["id", "username", "display_name", "role", "org_unit", "scope", "phone", "is_active"])
+    for user in users:
+        row = service.user_summary(session, user, reveal=reveal_allowed)
+        writer.writerow(
+            [
+                row["id"],
+                row["username"],
+                row["display_name"],
+                row["role"],
+                row["org_unit"],
+                ",".join(row["scope"]["codes"]),
+                row["phone"] or "",
+                row["is_active"],
+            ]
+        )
+    return Response(
+        "\ufeff" + buffer.getvalue(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="users.csv"'},
+    )
+
+
+@router.get("/api/users/{user_id}", openapi_extra=USER_PATH, summary="One account inside my scope")
+def get_user(
+    session: DbSession, user_id: int, principal: Annotated[Principal, require(Permission.users_read)]
+) -> dict[str, Any]:
+    return service.user_summary(session, service.scoped_user(session, principal, user_id))
+
+
+@router.post(
+    "/api/users", openapi_extra=AREA_BODY, status_code=201, summary="Create an account (administrators)"
+)
+def create_user(
+    session: DbSession,
+    body: NewUserRequest,
+    principal: Annotated[Principal, require(Permission.users_manage)],
+) -> dict[str, Any]:
+    scope = service.parse_scope(body.scope_level, body.scope_codes)
+    for code in scope.codes:
+        principal.require_area(code)
+    user = service.create_user(
+        session,
+        service.NewUser(
+            username=body.username,
+            password=body.password,
+            role=body.role,
+            scope=scope,
+            display_name=body.display_name,
+            org_unit_code=body.org_unit_code,
+            phone=body.phone,
+        ),
+    )
+    return service.user_summary(session, user)
+
+
+@router.post(
+    "/api/users/{user_id}/disable", openapi_extra=USER_PATH, summary="Disable an account (its sessions end)"
+)
+def disable_user(
+    session: DbSession, user_id: int, principal: Annotated[Principal, require(Permission.users_manage)]
+) -> dict[str, Any]:
+    user = service.scoped_user(session, principal, user_id)
+    return service.user_summary(session, service.set_active(session, user, False))
+
+
+@router.post(
+    "/api/users/{user_id}/reveal",
+    openapi_extra=USER_PATH,
+    summary="Unmask a personal field, with a reason (audited)",
+)
+def reveal(
+    session: DbSession,
+    user_id: int,
+    body: RevealRequest,
+    principal: Annotated[Principal, require(Permission.personal_reveal)],
+) -> dict[str, Any]:
+    return {
+        "id": user_id,
+        "field": body.field,
+        "value": service.reveal_phone(session, principal, user_id, body.reason),
+    }

@@ -1,0 +1,142 @@
+"""Login and logout pages. Forms carry a CSRF token: before login a double-submit cookie, after login
+the session's own token."""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from typing import Annotated
+from urllib.parse import urlsplit
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from gridgov.accounts import service
+from gridgov.accounts.middleware import SESSION_COOKIE, client_address
+from gridgov.audit.service import record
+from gridgov.core.i18n import pick_language, translate
+from gridgov.core.settings import get_settings
+from gridgov.core.templating import render
+from gridgov.web.deps import DbSession
+
+router = APIRouter(tags=["pages"], include_in_schema=False)
+LOGIN_CSRF_COOKIE = "gridgov_login_csrf"
+
+
+def cookie_secure(request: Request) -> bool:
+    configured = get_settings().cookie_secure
+    return request.url.scheme == "https" if configured is None else configured
+
+
+def safe_next(target: str | None) -> str:
+    """Only local paths: a login link must not bounce the user to another site."""
+    if not target:
+        return "/"
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return "/"
+    return target
+
+
+def _login_page(
+    request: Request, *, next_path: str, error: str | None = None, username: str = "", status_code: int = 200
+) -> Response:
+    token = secrets.token_urlsafe(24)
+    response = render(
+        request,
+        "accounts/login.html",
+        {
+            "nav": "login",
+            "next": next_path,
+            "error": error,
+            "username": username,
+            "login_csrf": token,
+        },
+        status_code=status_code,
+    )
+    response.set_cookie(
+        LOGIN_CSRF_COOKIE,
+        token,
+        httponly=True,
+        samesite="strict",
+        secure=cookie_secure(request),
+        max_age=3600,
+    )
+    return response
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_form(request: Request, next: str | None = None) -> Response:
+    return _login_page(request, next_path=safe_next(next))
+
+
+@router.post("/login", response_class=HTMLResponse)
+def login(
+    request: Request,
+    session: DbSession,
+    username: Annotated[str, Form(max_length=64)],
+    password: Annotated[str, Form(max_length=256)],
+    csrf_token: Annotated[str, Form(max_length=128)],
+    next: Annotated[str, Form(max_length=512)] = "/",
+) -> Response:
+    lang = pick_language(request)
+    expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
+    if not expected or not hmac.compare_digest(expected, csrf_token):
+        return _login_page(
+            request,
+            next_path=safe_next(next),
+            username=username,
+            error=translate("login.error.csrf", lang),
+            status_code=403,
+        )
+    try:
+        user = service.authenticate(session, username, password)
+    except service.LockedOut:
+        session.commit()  # keep the failure count even though we answer with an error
+        return _login_page(
+            request,
+            next_path=safe_next(next),
+            username=username,
+            error=translate("login.error.locked", lang),
+            status_code=429,
+        )
+    except service.InvalidCredentials:
+        session.commit()  # keep the failure count and its audit entry
+        return _login_page(
+            request,
+            next_path=safe_next(next),
+            username=username,
+            error=translate("login.error.invalid", lang),
+            status_code=401,
+        )
+    issued = service.start_session(session, user, client_address(request))
+    record(
+        session, action="auth.login", object_type="user_account", object_id=str(user.id), actor=user.username
+    )
+    response = RedirectResponse(safe_next(next), status_code=303)
+    response.set_cookie(
+        SESSION_COOKIE,
+        issued.secret,
+        httponly=True,
+        samesite="lax",
+        secure=cookie_secure(request),
+        max_age=int(service.SESSION_LIFETIME.total_seconds()),
+    )
+    response.delete_cookie(LOGIN_CSRF_COOKIE)
+    return response
+
+
+@router.post("/logout")
+def logout(
+    request: Request,
+    session: DbSession,
+    csrf_token: Annotated[str, Form(max_length=128)],
+) -> Response:
+    expected = getattr(request.state, "csrf_token", None)
+    secret = request.cookies.get(SESSION_COOKIE)
+    if secret and expected and hmac.compare_digest(expected, csrf_token):
+        service.end_session(session, secret)
+        record(session, action="auth.logout", object_type="web_session")
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(SESSION_COOKIE)
+    return response
