@@ -64,7 +64,7 @@ def browser_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     upgrade(engine)
     with session_factory(engine)() as session:
         load_nanshan_areas(session)
-        admin = next(a for a in create_demo_accounts(session) if a.role == "admin")
+        accounts = create_demo_accounts(session)
         session.commit()
     port = _free_port()
     config = uvicorn.Config(create_app(engine), host="127.0.0.1", port=port, log_level="warning")
@@ -77,7 +77,7 @@ def browser_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             raise RuntimeError("the test server did not start within 20 s")
         time.sleep(0.05)
     base_url = f"http://127.0.0.1:{port}"
-    LOGINS[base_url] = (admin.username, admin.password)
+    LOGINS[base_url] = {a.role: (a.username, a.password) for a in accounts}
     yield base_url
     server.should_exit = True
     thread.join(timeout=10)
@@ -130,12 +130,12 @@ class BrowserPage:
 
 
 # Who the pages log in as, per server: (username, password) of its demo administrator.
-LOGINS: dict[str, tuple[str, str]] = {}
+LOGINS: dict[str, dict[str, tuple[str, str]]] = {}
 
 
-def log_in(page: Page, base_url: str) -> None:
+def log_in(page: Page, base_url: str, role: str = "admin") -> None:
     """Log in through the real form, as an operator would."""
-    username, password = LOGINS[base_url]
+    username, password = LOGINS[base_url][role]
     page.goto(f"{base_url}/login")
     page.fill("#login-username", username)
     page.fill("#login-password", password)
@@ -144,7 +144,9 @@ def log_in(page: Page, base_url: str) -> None:
     assert "/login" not in page.url, "login failed"
 
 
-def _open_page(browser: Browser, base_url: str, **context_options: Any) -> Iterator[BrowserPage]:
+def _open_page(
+    browser: Browser, base_url: str, role: str = "admin", **context_options: Any
+) -> Iterator[BrowserPage]:
     context = browser.new_context(**context_options)
     page = context.new_page()
     watch = PageWatch()
@@ -160,7 +162,7 @@ def _open_page(browser: Browser, base_url: str, **context_options: Any) -> Itera
     page.on("pageerror", lambda error: watch.errors.append(f"pageerror: {error}"))
     # Generous for the first load of 1,610 grid polygons on a slow CI machine.
     page.set_default_timeout(30_000)
-    log_in(page, base_url)
+    log_in(page, base_url, role)
     try:
         yield BrowserPage(page, watch, base_url)
     finally:
@@ -180,7 +182,7 @@ def zh_page_each_backend(
     chromium_browser: Browser, live_server: str, demo_accounts: dict[str, DemoAccount]
 ) -> Iterator[BrowserPage]:
     """Like ``zh_page``, served from the root ``live_server``: once on SQLite, once on PostgreSQL."""
-    LOGINS[live_server] = (demo_accounts["admin"].username, demo_accounts["admin"].password)
+    LOGINS[live_server] = {role: (a.username, a.password) for role, a in demo_accounts.items()}
     yield from _open_page(
         chromium_browser, live_server, locale="zh-CN", viewport={"width": 1440, "height": 900}
     )
@@ -197,4 +199,13 @@ def phone_page(chromium_browser: Browser, browser_server: str) -> Iterator[Brows
         device_scale_factor=2,
         is_mobile=True,
         has_touch=True,
+    )
+
+
+@pytest.fixture
+def community_page(chromium_browser: Browser, browser_server: str) -> Iterator[BrowserPage]:
+    """The 科技园社区 workstation: a community-scoped account."""
+    yield from _open_page(
+        chromium_browser, browser_server, role="community_staff", locale="zh-CN",
+        viewport={"width": 1440, "height": 900},
     )

@@ -201,3 +201,21 @@ def test_api_docs_work_offline(zh_page: BrowserPage) -> None:
     assert page.locator(".site-nav a[aria-current=page]").inner_text() == "API 文档"
     assert page.locator(".swagger-ui .opblock-summary-path", has_text="/api/locate").count() == 1
     zh_page.watch.assert_clean()
+
+
+def test_a_community_account_sees_only_its_branch(community_page: BrowserPage) -> None:
+    page, base = community_page.page, community_page.base_url
+    page.goto(f"{base}/map")
+    page.wait_for_selector(map_ready(level="district", code=DISTRICT))
+    # Only 粤海街道, the street holding 科技园社区, is drawn and listed.
+    assert map_data(community_page, "drawn-streets") == "1"
+    assert page.locator(".child-item").all_inner_texts()[0].startswith("粤海街道")
+    assert page.locator(".child-item").count() == 1
+    page.click(".child-item")
+    page.wait_for_selector(map_ready(level="street", code="440305007000"))
+    assert page.locator(".child-item").count() == 1
+    assert page.locator(".child-item").inner_text().startswith("科技园社区")
+    community_page.watch.assert_clean()
+    # The session cannot read another street through the API either (the browser logs that 403).
+    status = page.evaluate("fetch('/api/areas/440305001000').then(r => r.status)")
+    assert status == 403

@@ -340,11 +340,18 @@
       "&crs=wgs84";
     fetch(url, { headers: { Accept: "application/json" }, credentials: "same-origin" })
       .then(function (response) {
+        // 403: the point lies in the district but outside the caller's area scope — an answer, not a fault.
+        if (response.status === 403) return { inside: false, outOfScope: true };
         if (!response.ok) throw new Error(response.status + " " + url);
         return response.json();
       })
       .then(function (result) {
         body.textContent = "";
+        if (result.outOfScope) {
+          mapElement.dataset.lastLocate = "out-of-scope";
+          body.appendChild(el("span", "locate-outside", t("map.locate.out_of_scope")));
+          return;
+        }
         mapElement.dataset.lastLocate = result.inside ? "inside" : "outside";
         if (!result.inside) {
           body.appendChild(el("span", "locate-outside", t("map.locate.outside")));

@@ -1,0 +1,184 @@
+"""The account, key and audit commands, end to end on a file database."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, text
+from typer.testing import CliRunner
+
+from gridgov.accounts import service
+from gridgov.cli.main import app
+from gridgov.core import crypto
+from gridgov.core.db import get_engine, make_engine, session_factory
+from gridgov.core.settings import get_settings
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def cli_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A fresh var dir with its own SQLite database and key file; the demo world loaded (once per module)."""
+    tmp_path = tmp_path_factory.mktemp("cli-world")
+    # The area synthesis cache is expensive: reuse the suite's.
+    cache = Path(str(get_settings().var_dir)) / "cache"
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        monkeypatch.setenv("GRIDGOV_VAR_DIR", str(tmp_path / "var"))
+        monkeypatch.setenv("GRIDGOV_DATABASE_URL", f"sqlite:///{tmp_path / 'var' / 'gridgov.sqlite3'}")
+        monkeypatch.delenv("GRIDGOV_SECRET_KEY", raising=False)
+        monkeypatch.delenv("GRIDGOV_KEY_FILE", raising=False)
+        for cleared in (get_settings, get_engine, crypto.get_keyring):
+            cleared.cache_clear()
+        if cache.exists():
+            shutil.copytree(cache, tmp_path / "var" / "cache")
+        world = tmp_path / "world"
+        assert runner.invoke(app, ["demo", "generate", "--out", str(world)]).exit_code == 0
+        loaded = runner.invoke(app, ["demo", "load", "--world", str(world)])
+        assert loaded.exit_code == 0, loaded.output
+        yield tmp_path / "var"
+    for cleared in (get_settings, get_engine, crypto.get_keyring):
+        cleared.cache_clear()
+
+
+def _engine(var: Path) -> Engine:
+    return make_engine(f"sqlite:///{var / 'gridgov.sqlite3'}")
+
+
+def test_demo_users_json_lists_one_account_per_role(cli_world: Path) -> None:
+    result = runner.invoke(app, ["demo", "users", "--json"])
+    assert result.exit_code == 0, result.output
+    accounts = json.loads(result.stdout)
+    assert {a["role"] for a in accounts} == {
+        "admin",
+        "district_operator",
+        "street_operator",
+        "community_staff",
+        "grid_worker",
+        "department_handler",
+        "contractor",
+        "auditor",
+    }
+    assert all(set(a) == {"username", "password", "role", "scope"} for a in accounts)
+    community = next(a for a in accounts if a["role"] == "community_staff")
+    assert community["scope"] == {"level": "community", "codes": ["440305007003"]}
+    # The printed passwords work.
+    engine = _engine(cli_world)
+    with session_factory(engine)() as session:
+        assert (
+            service.authenticate(session, community["username"], community["password"]).role
+            == "community_staff"
+        )
+    assert (cli_world / "demo-accounts.json").stat().st_mode & 0o077 == 0
+
+
+def test_users_create_list_disable(cli_world: Path) -> None:
+    created = runner.invoke(
+        app,
+        [
+            "users",
+            "create",
+            "wang.wu",
+            "--role",
+            "grid_worker",
+            "--scope-level",
+            "grids",
+            "--scope",
+            "440305007003001",
+            "--scope",
+            "440305007003002",
+            "--password",
+            "grid-worker-77",
+            "--phone",
+            "13512345678",
+        ],
+    )
+    assert created.exit_code == 0, created.output
+    listed = json.loads(runner.invoke(app, ["users", "list", "--json"]).stdout)
+    wang = next(u for u in listed if u["username"] == "wang.wu")
+    assert wang["phone"] == "135****5678" and wang["scope"]["codes"] == ["440305007003001", "440305007003002"]
+    bad = runner.invoke(
+        app,
+        [
+            "users",
+            "create",
+            "li.si",
+            "--role",
+            "mayor",
+            "--scope-level",
+            "district",
+            "--scope",
+            "440305000000",
+            "--password",
+            "whatever-123",
+        ],
+    )
+    assert bad.exit_code == 2 and "unknown role" in bad.output
+    outside = runner.invoke(
+        app,
+        [
+            "users",
+            "create",
+            "li.si",
+            "--role",
+            "grid_worker",
+            "--scope-level",
+            "community",
+            "--scope",
+            "440305007999",
+            "--password",
+            "whatever-123",
+        ],
+    )
+    assert outside.exit_code == 1 and "440305007999" in outside.output
+    assert runner.invoke(app, ["users", "disable", "wang.wu"]).exit_code == 0
+    listed = json.loads(runner.invoke(app, ["users", "list", "--json"]).stdout)
+    assert next(u for u in listed if u["username"] == "wang.wu")["is_active"] is False
+
+
+def test_keys_rotate_reencrypts_and_old_keys_still_read(cli_world: Path) -> None:
+    engine = _engine(cli_world)
+
+    def tokens() -> list[str]:
+        with engine.connect() as connection:
+            return [
+                r[0]
+                for r in connection.execute(
+                    text("SELECT phone_encrypted FROM user_account WHERE phone_encrypted IS NOT NULL")
+                )
+            ]
+
+    before = tokens()
+    old_key = {crypto.key_id_of(t) for t in before}
+    assert len(before) >= 8 and len(old_key) == 1
+    result = runner.invoke(app, ["keys", "rotate"])
+    assert result.exit_code == 0, result.output
+    assert f"re-encrypted {len(before)}" in " ".join(result.output.split())
+    after = tokens()
+    new_key = {crypto.key_id_of(t) for t in after}
+    assert new_key.isdisjoint(old_key) and len(new_key) == 1
+    keyring = crypto.load_keyring()
+    assert keyring.active in new_key and old_key <= set(keyring.key_ids)  # old key kept for old copies
+    assert [keyring.decrypt(t, service.PHONE_CONTEXT) for t in after] == [
+        keyring.decrypt(t, service.PHONE_CONTEXT) for t in before
+    ]
+    # Lookups by phone still work: the blind index does not rotate.
+    with session_factory(engine)() as session:
+        phone = keyring.decrypt(after[0], service.PHONE_CONTEXT)
+        assert service.find_user_by_phone(session, phone) is not None
+
+
+@pytest.mark.skipif(shutil.which("sqlite3") is None, reason="the sqlite3 command-line tool is not installed")
+def test_editing_the_audit_log_with_the_sqlite3_tool_fails_verify(cli_world: Path) -> None:
+    assert runner.invoke(app, ["audit", "verify"]).exit_code == 0
+    database = cli_world / "gridgov.sqlite3"
+    subprocess.run(
+        ["sqlite3", str(database), "UPDATE audit_log SET actor = 'someone-else' WHERE id = 5"], check=True
+    )
+    result = runner.invoke(app, ["audit", "verify"])
+    assert result.exit_code == 1
+    assert "entry 5" in result.output
