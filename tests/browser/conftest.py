@@ -206,6 +206,9 @@ def phone_page(chromium_browser: Browser, browser_server: str) -> Iterator[Brows
 def community_page(chromium_browser: Browser, browser_server: str) -> Iterator[BrowserPage]:
     """The 科技园社区 workstation: a community-scoped account."""
     yield from _open_page(
-        chromium_browser, browser_server, role="community_staff", locale="zh-CN",
+        chromium_browser,
+        browser_server,
+        role="community_staff",
+        locale="zh-CN",
         viewport={"width": 1440, "height": 900},
     )
