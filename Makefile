@@ -30,6 +30,8 @@ src/gridgov/web/static/vendor/.built: node_modules/.installed scripts/build_stat
 demo: install
 	$(BIN)/gridgov db upgrade
 	$(BIN)/gridgov demo load --if-empty
+	@echo "Log in with one of these demo accounts (one per role):"
+	$(BIN)/gridgov demo users
 	@echo "gridgov demo: http://$(HOST):$(PORT)  (map: http://$(HOST):$(PORT)/map)"
 	$(BIN)/gridgov serve --host $(HOST) --port $(PORT)
 
