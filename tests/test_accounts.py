@@ -350,3 +350,23 @@ def test_user_rows_hold_no_plaintext_passwords(engine: Engine, demo_accounts: di
         hashes = session.scalars(select(UserAccount.password_hash)).all()
     assert all(h.startswith("$argon2id$") for h in hashes)
     assert not any(a.password in h for a in demo_accounts.values() for h in hashes)
+
+
+def test_server_faults_answer_uniformly_without_internals(
+    engine: Engine, role_tokens: dict[str, str]
+) -> None:
+    from gridgov.web.app import create_app
+
+    app = create_app(engine)
+
+    @app.get("/api/boom", openapi_extra={"x-scope": "reference"})
+    def boom() -> None:
+        raise RuntimeError("connection string postgresql://secret@db/prod")
+
+    with TestClient(app, base_url="https://testserver", raise_server_exceptions=False) as test_client:
+        response = test_client.get("/api/boom", headers=bearer(role_tokens["admin"]))
+    assert response.status_code == 500
+    assert response.json() == {
+        "error": {"code": "internal", "message": "Something went wrong on the server; it has been logged"}
+    }
+    assert "secret" not in response.text
