@@ -341,12 +341,10 @@ def test_the_orm_refuses_to_change_delete_or_add_audit_rows(factory: sessionmake
         session.rollback()
 
 
-def test_postgres_refuses_update_delete_and_truncate(
-    backend: str, audit_engine: Engine, factory: sessionmaker[Session]
-) -> None:
-    if backend != "postgresql":
-        pytest.skip("the refusing triggers are PostgreSQL's; SQLite tampering is caught by verify")
-    add_entries(factory, 3)
+def test_postgres_refuses_update_delete_and_truncate(empty_engine_factory: Callable[[str], Engine]) -> None:
+    # PostgreSQL only: the refusing triggers are PostgreSQL's (SQLite tampering is caught by verify).
+    audit_engine = empty_engine_factory("postgresql")
+    add_entries(session_factory(audit_engine), 3)
     for statement in (
         "UPDATE audit_log SET action = 'x' WHERE id = 3",
         "UPDATE audit_log SET action = 'x' WHERE id = 999",  # statement-level: refused even when no row

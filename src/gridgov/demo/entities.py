@@ -266,13 +266,12 @@ def write_entities(
     )
     record_ids = rw.RecordIds(lambda i: str(i + 1))
     tally = rw.DefectTally(rows=rows)
-    copies: dict[int, tuple[list[object], list[object]]] = {}
-    wanted = set(plan.duplicate_of[plan.duplicate_of >= 0].tolist())
     directory = out_dir / "entities"
     with (
         TableWriter(directory / "business_register.csv", HEADER) as feed,
         TableWriter(directory / "business_register_truth.csv", TRUTH_HEADER) as truth,
     ):
+        out = rw.FeedRows(plan, record_ids, feed, truth, tally, _tally)
         row: list[object]
         truth_row: list[object]
         for lo in range(0, rows, rw.CHUNK):
@@ -282,17 +281,9 @@ def write_entities(
             for j in range(hi - lo):
                 i = lo + j
                 e = int(idx[j])
-                dup_of = int(plan.duplicate_of[i])
-                if dup_of >= 0 and plan.exact[i]:
-                    row, truth_row = copies[dup_of]
-                    row = [record_ids[i], *row[1:]]
-                    truth_row = [record_ids[i], *truth_row[1:]]
-                    truth_row[14], truth_row[15] = record_ids[dup_of], "exact"
-                    feed.write(row)
-                    truth.write(truth_row)
-                    tally.add("duplicate")
-                    _tally(tally, truth_row)
+                if out.write_exact_duplicate(i):
                     continue
+                dup_of = int(plan.duplicate_of[i])
                 op = int(operating[e])
                 ob = int(world.d_building[op])
                 op_text, defects = textmess.messy_dwelling(
@@ -308,7 +299,7 @@ def write_entities(
                     )
                 code, defect = codes[e], ""
                 if dup_of >= 0:
-                    code, defect = str(copies[dup_of][0][1]), str(copies[dup_of][1][5])
+                    code, defect = str(out.copies[dup_of][0][1]), str(out.copies[dup_of][1][5])
                 elif invalid_row[i]:
                     code, defect = corrupt_credit(r.random(), r.random(), codes[e])
                 name = names[e]
@@ -355,19 +346,7 @@ def write_entities(
                     "",
                     ";".join(defects),
                 ]
-                if i in wanted:
-                    copies[i] = (row, truth_row)
-                if plan.broken[i]:
-                    kind = rw.BROKEN_KINDS[int(plan.broken[i]) - 1]
-                    row = rw.break_row(r, row, kind, required=[2, 10], dates=DATES)
-                    truth_row[16] = kind
-                    tally.add("broken")
-                    tally.add(f"broken:{kind}")
-                if dup_of >= 0:
-                    tally.add("duplicate")
-                feed.write(row)
-                truth.write(truth_row)
-                _tally(tally, truth_row)
+                out.write(i, row, truth_row, r, required=[2, 10], dates=DATES)
             if progress:
                 progress("entities", hi, rows)
     stats = tally.as_dict(

@@ -504,8 +504,6 @@ def write_events(
     prefix = "RX" if hotline else "SJ"
     record_ids = rw.RecordIds(lambda i: f"{prefix}{_date_code(int(t0[plan.source[i]]))}{i + 1:07d}")
     tally = rw.DefectTally(rows=rows)
-    copies: dict[int, tuple[list[object], list[object]]] = {}
-    wanted = set(plan.duplicate_of[plan.duplicate_of >= 0].tolist())
     directory = out_dir / "events"
     if hotline:
         path = table_path(directory, "hotline_12345", rows, prefer_xlsx=True)
@@ -515,23 +513,16 @@ def write_events(
         header, truth_path = GRID_HEADER, directory / "grid_reports_truth.csv"
     rates = textmess.HOTLINE if hotline else textmess.REPORTER
     with TableWriter(path, header, sheet="12345工单") as feed, TableWriter(truth_path, TRUTH_HEADER) as truth:
+        out = rw.FeedRows(plan, record_ids, feed, truth, tally, _tally)
         row: list[object]
         truth_row: list[object]
         for lo in range(0, rows, rw.CHUNK):
             hi = min(rows, lo + rw.CHUNK)
             for i in range(lo, hi):
                 e = int(plan.source[i])
-                dup_of = int(plan.duplicate_of[i])
-                if dup_of >= 0 and plan.exact[i]:
-                    row, truth_row = copies[dup_of]
-                    row = [record_ids[i], *row[1:]]
-                    truth_row = [record_ids[i], *truth_row[1:]]
-                    truth_row[11], truth_row[12] = record_ids[dup_of], "exact"
-                    feed.write(row)
-                    truth.write(truth_row)
-                    tally.add("duplicate")
-                    _tally(tally, truth_row)
+                if out.write_exact_duplicate(i):
                     continue
+                dup_of = int(plan.duplicate_of[i])
                 b = int(building[e])
                 parts = world.b_parts[b]
                 sub_t = TAXONOMY[int(sub[e])]
@@ -635,19 +626,7 @@ def write_events(
                     "",
                     ";".join(defects),
                 ]
-                if i in wanted:
-                    copies[i] = (row, truth_row)
-                if plan.broken[i]:
-                    kind_b = rw.BROKEN_KINDS[int(plan.broken[i]) - 1]
-                    row = rw.break_row(r, row, kind_b, required=required, dates=dates)
-                    truth_row[13] = kind_b
-                    tally.add("broken")
-                    tally.add(f"broken:{kind_b}")
-                if dup_of >= 0:
-                    tally.add("duplicate")
-                feed.write(row)
-                truth.write(truth_row)
-                _tally(tally, truth_row)
+                out.write(i, row, truth_row, r, required=required, dates=dates)
             if progress:
                 progress("hotline" if hotline else "grid_reports", hi, rows)
     stats = tally.as_dict(

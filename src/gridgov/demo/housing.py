@@ -135,14 +135,13 @@ def write_rentals(
     maker = NameMaker()
     record_ids = plan.record_ids("ZL")
     tally = rw.DefectTally(rows=rows)
-    copies: dict[int, tuple[list[object], list[object]]] = {}
-    wanted = set(plan.duplicate_of[plan.duplicate_of >= 0].tolist())
     path = table_path(out_dir / "housing", "rentals", rows, prefer_xlsx=True)
     truth_path = out_dir / "housing" / "rentals_truth.csv"
     with (
         TableWriter(path, HEADER, sheet="出租屋登记") as feed,
         TableWriter(truth_path, TRUTH_HEADER) as truth,
     ):
+        out = rw.FeedRows(plan, record_ids, feed, truth, tally, _tally)
         row: list[object]
         truth_row: list[object]
         for lo in range(0, rows, rw.CHUNK):
@@ -154,17 +153,9 @@ def write_rentals(
             for j in range(hi - lo):
                 i = lo + j
                 q = int(idx[j])
-                dup_of = int(plan.duplicate_of[i])
-                if dup_of >= 0 and plan.exact[i]:
-                    row, truth_row = copies[dup_of]
-                    row = [record_ids[i], *row[1:]]
-                    truth_row = [record_ids[i], *truth_row[1:]]
-                    truth_row[15], truth_row[16] = record_ids[dup_of], "exact"
-                    feed.write(row)
-                    truth.write(truth_row)
-                    tally.add("duplicate")
-                    _tally(tally, truth_row)
+                if out.write_exact_duplicate(i):
                     continue
+                dup_of = int(plan.duplicate_of[i])
                 d = int(rented[q])
                 b = int(world.d_building[d])
                 address, defects = textmess.messy_dwelling(
@@ -174,7 +165,7 @@ def write_rentals(
                 valid_id = lords.id_number(lid)
                 id_number, id_defect = valid_id, ""
                 if dup_of >= 0:
-                    id_number, id_defect = str(copies[dup_of][0][3]), str(copies[dup_of][1][10])
+                    id_number, id_defect = str(out.copies[dup_of][0][3]), str(out.copies[dup_of][1][10])
                 elif invalid_row[i]:
                     id_number, id_defect = corrupt_id(r.random(), r.random(), valid_id)
                 s0 = int(pop.start[d])
@@ -215,19 +206,7 @@ def write_rentals(
                     "",
                     ";".join(defects),
                 ]
-                if i in wanted:
-                    copies[i] = (row, truth_row)
-                if plan.broken[i]:
-                    kind = rw.BROKEN_KINDS[int(plan.broken[i]) - 1]
-                    row = rw.break_row(r, row, kind, required=[1, 2, 4], dates=DATES)
-                    truth_row[17] = kind
-                    tally.add("broken")
-                    tally.add(f"broken:{kind}")
-                if dup_of >= 0:
-                    tally.add("duplicate")
-                feed.write(row)
-                truth.write(truth_row)
-                _tally(tally, truth_row)
+                out.write(i, row, truth_row, r, required=[1, 2, 4], dates=DATES)
             if progress:
                 progress("rentals", hi, rows)
     stats = tally.as_dict(

@@ -176,12 +176,11 @@ def write_residents(
     maker = NameMaker()
     record_ids = plan.record_ids("SB")
     tally = rw.DefectTally(rows=rows)
-    copies: dict[int, tuple[list[object], list[object]]] = {}
-    wanted = set(plan.duplicate_of[plan.duplicate_of >= 0].tolist())
     path = out_dir / "population" / "residents_self_declared.csv"
     truth_path = out_dir / "population" / "residents_truth.csv"
     b = pop.batch
     with TableWriter(path, HEADER) as feed, TableWriter(truth_path, TRUTH_HEADER) as truth:
+        out = rw.FeedRows(plan, record_ids, feed, truth, tally, _tally_truth)
         row: list[object]
         truth_row: list[object]
         for lo in range(0, rows, rw.CHUNK):
@@ -196,17 +195,9 @@ def write_residents(
                 d = int(pop.dwelling[p])
                 bld = int(world.d_building[d])
                 valid_id = b.id_number(p)
-                dup_of = int(plan.duplicate_of[i])
-                if dup_of >= 0 and plan.exact[i]:
-                    row, truth_row = copies[dup_of]
-                    row = [record_ids[i], *row[1:]]
-                    truth_row = [record_ids[i], *truth_row[1:]]
-                    truth_row[9], truth_row[10] = record_ids[dup_of], "exact"
-                    feed.write(row)
-                    truth.write(truth_row)
-                    tally.add("duplicate")
-                    _tally_truth(tally, truth_row)
+                if out.write_exact_duplicate(i):
                     continue
+                dup_of = int(plan.duplicate_of[i])
                 kind = int(source_kind[p])
                 rates = textmess.DOOR_ACCESS if kind == 1 else textmess.SELF_DECLARED
                 address, defects = textmess.messy_dwelling(
@@ -215,7 +206,7 @@ def write_residents(
                 id_number, id_defect = valid_id, ""
                 if dup_of >= 0:
                     # A near duplicate keeps the ID as first written (invalid or not).
-                    id_number, id_defect = str(copies[dup_of][0][3]), str(copies[dup_of][1][8])
+                    id_number, id_defect = str(out.copies[dup_of][0][3]), str(out.copies[dup_of][1][8])
                 elif invalid_row[i]:
                     id_number, id_defect = corrupt_id(r.random(), r.random(), valid_id)
                 phone = int(b.phone[p])
@@ -256,20 +247,8 @@ def write_residents(
                     "",
                     ";".join(defects),
                 ]
-                if i in wanted:
-                    copies[i] = (row, truth_row)
-                if plan.broken[i]:
-                    broken_kind = rw.BROKEN_KINDS[int(plan.broken[i]) - 1]
-                    # The ID column is never blanked so that ID validity stays a separate, clean flag.
-                    row = rw.break_row(r, row, broken_kind, required=[2, 8], dates=DATES)
-                    truth_row[11] = broken_kind
-                    tally.add(f"broken:{broken_kind}")
-                    tally.add("broken")
-                if dup_of >= 0:
-                    tally.add("duplicate")
-                feed.write(row)
-                truth.write(truth_row)
-                _tally_truth(tally, truth_row)
+                # The ID column is never blanked so that ID validity stays a separate, clean flag.
+                out.write(i, row, truth_row, r, required=[2, 8], dates=DATES)
             if progress:
                 progress("people", hi, rows)
     targets = {"duplicate": rw.DUPLICATE_RATE, "broken": rw.BROKEN_RATE, "id_invalid": rw.INVALID_ID_RATE}

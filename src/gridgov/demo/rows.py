@@ -12,9 +12,13 @@ import random
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import NDArray
+
+if TYPE_CHECKING:
+    from gridgov.demo.writers import TableWriter
 
 DUPLICATE_RATE = 0.015
 BROKEN_RATE = 0.005
@@ -181,6 +185,78 @@ class DefectTally:
             if name not in self.counts:
                 out[name] = {"count": 0, "fraction": 0.0, "target": target}
         return out
+
+
+class FeedRows:
+    """Writes one feed and its truth file row by row, with the bookkeeping duplicates and broken rows need.
+
+    Every truth file has the columns ``is_duplicate_of``, ``duplicate_kind`` and ``broken`` side by
+    side. Rows that a later duplicate copies are kept in ``copies`` (as first written, undamaged:
+    broken rows are never duplicated) as ``(row, truth_row)``.
+    """
+
+    def __init__(
+        self,
+        plan: RowPlan,
+        record_ids: RecordIds,
+        feed: TableWriter,
+        truth: TableWriter,
+        tally: DefectTally,
+        tally_truth: Callable[[DefectTally, list[object]], None],
+    ) -> None:
+        self.plan = plan
+        self.record_ids = record_ids
+        self.feed = feed
+        self.truth = truth
+        self.tally = tally
+        self.copies: dict[int, tuple[list[object], list[object]]] = {}
+        self._tally_truth = tally_truth
+        self._duplicate_column = truth.header.index("is_duplicate_of")
+        self._wanted = set(plan.duplicate_of[plan.duplicate_of >= 0].tolist())
+
+    def write_exact_duplicate(self, i: int) -> bool:
+        """Write row ``i`` as an exact copy of its original if the plan makes it one; else False.
+
+        The copy gets its own record id; its truth row names the original.
+        """
+        dup_of = int(self.plan.duplicate_of[i])
+        if dup_of < 0 or not self.plan.exact[i]:
+            return False
+        row, truth_row = self.copies[dup_of]
+        row = [self.record_ids[i], *row[1:]]
+        truth_row = [self.record_ids[i], *truth_row[1:]]
+        column = self._duplicate_column
+        truth_row[column], truth_row[column + 1] = self.record_ids[dup_of], "exact"
+        self.feed.write(row)
+        self.truth.write(truth_row)
+        self.tally.add("duplicate")
+        self._tally_truth(self.tally, truth_row)
+        return True
+
+    def write(
+        self,
+        i: int,
+        row: list[object],
+        truth_row: list[object],
+        r: random.Random,
+        *,
+        required: list[int],
+        dates: list[int],
+    ) -> None:
+        """Write row ``i`` (an original or a near duplicate), broken on the way out if the plan says so."""
+        if i in self._wanted:
+            self.copies[i] = (row, truth_row)
+        if self.plan.broken[i]:
+            kind = BROKEN_KINDS[int(self.plan.broken[i]) - 1]
+            row = break_row(r, row, kind, required=required, dates=dates)
+            truth_row[self._duplicate_column + 2] = kind
+            self.tally.add("broken")
+            self.tally.add(f"broken:{kind}")
+        if self.plan.duplicate_of[i] >= 0:
+            self.tally.add("duplicate")
+        self.feed.write(row)
+        self.truth.write(truth_row)
+        self._tally_truth(self.tally, truth_row)
 
 
 def py_random(rng: np.random.Generator) -> random.Random:

@@ -384,32 +384,16 @@ def _from_chinese(text: str) -> int:
 def messy_dwelling(p: Parts, unit: int, room: int, r: random.Random, rates: Rates) -> tuple[str, list[str]]:
     """A dwelling address as someone would write it, and the names of the defects applied."""
     defects: list[str] = []
-    prefix_kind = _choose(r, rates.prefix)
-    prefix = _prefix(p, prefix_kind)
-    if DISTRICT not in prefix:
-        defects.append("no_district")
-    if p.street not in prefix:
-        defects.append("no_street")
+    prefix = _written_prefix(p, r, rates, defects)
 
     numerals = r.random() < rates.chinese_numerals
     used_numerals = False
-    name = p.site
-    road = p.road_text
     if p.site_kind == "village":
-        if r.random() < rates.village_abbrev and _abbreviable(name):
-            name = name[:-1]
-            defects.append("village_abbrev")
+        name = _written_village(p.site, r, rates, defects)
         label, used_numerals = _village_label(r, p.label, numerals)
         body = name + label
     else:
-        if name and road:
-            x = r.random()
-            if x < rates.road_omitted:
-                road = ""
-                defects.append("road_omitted")
-            elif x < rates.road_omitted + rates.site_omitted:
-                name = ""
-                defects.append("site_omitted")
+        road, name = _written_road_and_site(p.road_text, p.site, r, rates, defects)
         body = road + name
         label = p.label
 
@@ -422,13 +406,8 @@ def messy_dwelling(p: Parts, unit: int, room: int, r: random.Random, rates: Rate
         defects.append("shorthand")
     else:
         if p.site_kind != "village" and number:
-            if suffix == "栋" and r.random() < rates.building_suffix:
-                suffix = _SUFFIX_VARIANTS[r.randrange(len(_SUFFIX_VARIANTS))]
-                defects.append("building_suffix")
-            if numerals and number.isdigit():
-                number = chinese_number(int(number))
-                used_numerals = True
-            building = number + suffix
+            building, numbered = _written_building(number, suffix, numerals, r, rates, defects)
+            used_numerals = used_numerals or numbered
         else:
             building = ""
         unit_s = ""
@@ -451,13 +430,7 @@ def messy_dwelling(p: Parts, unit: int, room: int, r: random.Random, rates: Rate
     if used_numerals:
         defects.append("chinese_numerals")
 
-    pieces = [prefix, body, tail]
-    if r.random() < rates.typo:
-        target = 1
-        changed = _typo(r, pieces[target])
-        if changed is not None:
-            pieces[target] = changed
-            defects.append("typo")
+    pieces = [prefix, _written_body(body, r, rates, defects), tail]
     text = _finish(r, pieces, rates, defects)
     return text, _ordered(defects)
 
@@ -465,47 +438,80 @@ def messy_dwelling(p: Parts, unit: int, room: int, r: random.Random, rates: Rate
 def messy_place(p: Parts, r: random.Random, rates: Rates, where: str) -> tuple[str, list[str]]:
     """Where an event is, as a caller or a reporter puts it: 南粤山庄10栋楼下, 向南路49号门口."""
     defects: list[str] = []
-    prefix_kind = _choose(r, rates.prefix)
-    prefix = _prefix(p, prefix_kind)
-    if DISTRICT not in prefix:
-        defects.append("no_district")
-    if p.street not in prefix:
-        defects.append("no_street")
+    prefix = _written_prefix(p, r, rates, defects)
     numerals = r.random() < rates.chinese_numerals
-    name, road, label = p.site, p.road_text, p.label
     if p.site_kind == "village":
-        if r.random() < rates.village_abbrev and _abbreviable(name):
-            name = name[:-1]
-            defects.append("village_abbrev")
-        label, used = _village_label(r, label, numerals)
+        name = _written_village(p.site, r, rates, defects)
+        label, used = _village_label(r, p.label, numerals)
         if used:
             defects.append("chinese_numerals")
         body = name + label
     else:
-        if name and road:
-            x = r.random()
-            if x < rates.road_omitted:
-                road = ""
-                defects.append("road_omitted")
-            elif x < rates.road_omitted + rates.site_omitted:
-                name = ""
-                defects.append("site_omitted")
-        number, suffix = _split_label(label)
-        if number and suffix == "栋" and r.random() < rates.building_suffix:
-            suffix = _SUFFIX_VARIANTS[r.randrange(len(_SUFFIX_VARIANTS))]
-            defects.append("building_suffix")
-        if numerals and number.isdigit():
-            number = chinese_number(int(number))
+        road, name = _written_road_and_site(p.road_text, p.site, r, rates, defects)
+        number, suffix = _split_label(p.label)
+        building, numbered = _written_building(number, suffix, numerals, r, rates, defects)
+        if numbered:
             defects.append("chinese_numerals")
-        body = road + name + number + suffix
-    pieces = [prefix, body, where]
-    if r.random() < rates.typo:
-        changed = _typo(r, pieces[1])
-        if changed is not None:
-            pieces[1] = changed
-            defects.append("typo")
+        body = road + name + building
+    pieces = [prefix, _written_body(body, r, rates, defects), where]
     text = _finish(r, pieces, rates, defects, noise=False)
     return text, _ordered(defects)
+
+
+def _written_prefix(p: Parts, r: random.Random, rates: Rates, defects: list[str]) -> str:
+    """The administrative prefix as written (深圳市南山区…, 南山区, nothing), noting what it leaves out."""
+    prefix = _prefix(p, _choose(r, rates.prefix))
+    if DISTRICT not in prefix:
+        defects.append("no_district")
+    if p.street not in prefix:
+        defects.append("no_street")
+    return prefix
+
+
+def _written_village(name: str, r: random.Random, rates: Rates, defects: list[str]) -> str:
+    """A village name, 村 sometimes dropped (北头村 → 北头)."""
+    if r.random() < rates.village_abbrev and _abbreviable(name):
+        defects.append("village_abbrev")
+        return name[:-1]
+    return name
+
+
+def _written_road_and_site(
+    road: str, name: str, r: random.Random, rates: Rates, defects: list[str]
+) -> tuple[str, str]:
+    """Road-and-gate text and site name; where there are both, one of them is sometimes left out."""
+    if name and road:
+        x = r.random()
+        if x < rates.road_omitted:
+            road = ""
+            defects.append("road_omitted")
+        elif x < rates.road_omitted + rates.site_omitted:
+            name = ""
+            defects.append("site_omitted")
+    return road, name
+
+
+def _written_building(
+    number: str, suffix: str, numerals: bool, r: random.Random, rates: Rates, defects: list[str]
+) -> tuple[str, bool]:
+    """A building label (10栋 → 10座, 十栋) and whether it was written in Chinese numerals."""
+    if number and suffix == "栋" and r.random() < rates.building_suffix:
+        suffix = _SUFFIX_VARIANTS[r.randrange(len(_SUFFIX_VARIANTS))]
+        defects.append("building_suffix")
+    numbered = numerals and number.isdigit()
+    if numbered:
+        number = chinese_number(int(number))
+    return number + suffix, numbered
+
+
+def _written_body(body: str, r: random.Random, rates: Rates, defects: list[str]) -> str:
+    """The place part of an address, sometimes with a typo in it."""
+    if r.random() < rates.typo:
+        changed = _typo(r, body)
+        if changed is not None:
+            defects.append("typo")
+            return changed
+    return body
 
 
 def _finish(
