@@ -35,15 +35,19 @@ demo: install
 	@echo "gridgov demo: http://$(HOST):$(PORT)  (map: http://$(HOST):$(PORT)/map)"
 	$(BIN)/gridgov serve --host $(HOST) --port $(PORT)
 
-# Debian's chromium (and CJK fonts, so pages render Chinese) for the browser tests, installed when missing
-# (needs root, as on CI and dev machines).
+# Debian packages the tests drive: chromium (+ CJK fonts so pages render Chinese) for the browser tests,
+# and the sqlite3 tool for the audit-tampering test. Installed when missing (needs root, as on CI).
 browser-deps:
-	@if [ ! -x $(CHROMIUM) ] || ! fc-list 2>/dev/null | grep -qi "Noto Sans CJK"; then \
+	@missing=""; \
+	[ -x $(CHROMIUM) ] || missing="$$missing chromium"; \
+	fc-list 2>/dev/null | grep -qi "Noto Sans CJK" || missing="$$missing fonts-noto-cjk"; \
+	command -v sqlite3 >/dev/null || missing="$$missing sqlite3"; \
+	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
-	    echo "installing Debian chromium for the browser tests"; \
-	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk >/dev/null) \
-	      || echo "could not install chromium: browser tests will skip (or fail under CI)"; \
-	  else echo "chromium missing and not root: run 'sudo apt-get install chromium' for the browser tests"; fi; \
+	    echo "installing Debian packages for the tests:$$missing"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null) \
+	      || echo "could not install$$missing: the tests that need them will skip (or fail under CI)"; \
+	  else echo "missing$$missing and not root: run 'sudo apt-get install$$missing'"; fi; \
 	fi
 
 lint:

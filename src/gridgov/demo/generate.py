@@ -143,28 +143,13 @@ def generate_world(
         as_of=as_of,
         progress=tick,
     )
-    hotline = events.write_events(
-        the_world,
-        pop,
-        out_dir,
-        scale=scale,
-        kind="hotline",
-        rng=streams["hotline"],
-        as_of=as_of,
-        progress=tick,
-    )
-    defects[f"events/{hotline['file']}"] = hotline
-    grid = events.write_events(
-        the_world,
-        pop,
-        out_dir,
-        scale=scale,
-        kind="grid",
-        rng=streams["grid_reports"],
-        as_of=as_of,
-        progress=tick,
-    )
-    defects[f"events/{grid['file']}"] = grid
+    n_events = 0
+    for kind, stream in (("hotline", "hotline"), ("grid", "grid_reports")):
+        stats = events.write_events(
+            the_world, pop, out_dir, scale=scale, kind=kind, rng=streams[stream], as_of=as_of, progress=tick
+        )
+        defects[f"events/{stats['file']}"] = stats
+        n_events += int(stats["events"])  # type: ignore[call-overload]
 
     tick("manifest", 0, 1)
     files: dict[str, dict[str, object]] = {}
@@ -175,7 +160,6 @@ def generate_world(
         rows = int(defects[rel]["rows"]) if path.suffix == ".xlsx" else _count_rows(path)  # type: ignore[index]
         row_counts[rel] = rows
         files[rel] = {"rows": rows, "bytes": path.stat().st_size, "sha256": sha256_of(path)}
-    n_events = int(hotline["events"]) + int(grid["events"])  # type: ignore[call-overload]
     summary = WorldSummary(
         out_dir=str(out_dir),
         scale=scale,

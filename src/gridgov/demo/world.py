@@ -210,8 +210,22 @@ class GridSampler:
         box_area = max((maxx - minx) * (maxy - miny), 1e-12)
         self.fill = max(geometry.area / box_area, 0.02)
 
-    def _inside(self, x: NDArray[np.float64], y: NDArray[np.float64]) -> NDArray[np.bool_]:
-        return np.asarray(shapely.contains_xy(self.geometry, x, y), dtype=bool)
+    def _keep_inside(
+        self,
+        x: NDArray[np.float64],
+        y: NDArray[np.float64],
+        xs: list[NDArray[np.float64]],
+        ys: list[NDArray[np.float64]],
+    ) -> int:
+        """Add the drawn points that fall inside the grid to ``xs``/``ys``; returns how many.
+
+        Rounded before testing: what is written to the CSV (6 decimals) must be what was tested.
+        """
+        x, y = np.round(x, 6), np.round(y, 6)
+        ok = np.asarray(shapely.contains_xy(self.geometry, x, y), dtype=bool)
+        xs.append(x[ok])
+        ys.append(y[ok])
+        return int(ok.sum())
 
     def uniform(self, n: int) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         minx, miny, maxx, maxy = self.bounds
@@ -220,13 +234,9 @@ class GridSampler:
         got = 0
         while got < n:
             m = int((n - got) / self.fill * 1.3) + 8
-            # Round before testing: what is written to the CSV (6 decimals) must be what was tested.
-            x = np.round(self.rng.uniform(minx, maxx, m), 6)
-            y = np.round(self.rng.uniform(miny, maxy, m), 6)
-            ok = self._inside(x, y)
-            xs.append(x[ok])
-            ys.append(y[ok])
-            got += int(ok.sum())
+            x = self.rng.uniform(minx, maxx, m)
+            y = self.rng.uniform(miny, maxy, m)
+            got += self._keep_inside(x, y, xs, ys)
         return np.concatenate(xs)[:n], np.concatenate(ys)[:n]
 
     def around(
@@ -240,12 +250,9 @@ class GridSampler:
         got = 0
         for _ in range(6):
             m = 2 * (n - got) + 8
-            x = np.round(self.rng.normal(lon, sx, m), 6)
-            y = np.round(self.rng.normal(lat, sy, m), 6)
-            ok = self._inside(x, y)
-            xs.append(x[ok])
-            ys.append(y[ok])
-            got += int(ok.sum())
+            x = self.rng.normal(lon, sx, m)
+            y = self.rng.normal(lat, sy, m)
+            got += self._keep_inside(x, y, xs, ys)
             if got >= n:
                 break
         if got < n:  # a centre on a thin sliver of grid: top up uniformly
