@@ -1,0 +1,1 @@
+"""The unified address library: normalise, parse and match messy Chinese addresses to standard ones."""
