@@ -5,5 +5,6 @@ from __future__ import annotations
 
 def import_all_models() -> None:
     import gridgov.accounts.models
+    import gridgov.address.models
     import gridgov.areas.models
     import gridgov.audit.models  # noqa: F401

@@ -341,10 +341,7 @@ def write_entities(
                     world.dwelling_address(op),
                     "1" if reg != op else "0",
                     str(three_small[e]),
-                    record_ids[dup_of] if dup_of >= 0 else "",
-                    "near" if dup_of >= 0 else "",
-                    "",
-                    ";".join(defects),
+                    *out.truth_tail(i, defects),
                 ]
                 out.write(i, row, truth_row, r, required=[2, 10], dates=DATES)
             if progress:

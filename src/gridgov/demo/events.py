@@ -566,48 +566,20 @@ def write_events(
                 lon_s, lat_s = _coordinate_cells(point, xlsx=path.suffix == ".xlsx")
                 time_s = str(np.datetime64(start, "s")).replace("T", " ")
                 grid_code = world.grids[int(world.b_grid[b])].code
+                # The columns both exports share: what and where, then who handles it and how far.
+                incident: list[object] = [shown_t.major, shown_t.sub, description, place, lon_s, lat_s, crs]
+                handling = [department, status, history]
                 if hotline:
                     phone = str(int(phones[e])) if ch in ("电话", "短信") or r.random() < 0.5 else ""
                     if phone and r.random() < 0.4:
                         phone = phone[:3] + "****" + phone[7:]
-                    row = [
-                        record_ids[i],
-                        time_s,
-                        ch,
-                        APPEAL_TYPES[int(appeal[e])][0],
-                        shown_t.major,
-                        shown_t.sub,
-                        description,
-                        place,
-                        lon_s,
-                        lat_s,
-                        crs,
-                        phone,
-                        department,
-                        status,
-                        history,
-                        satisfaction_text(status, int(satisfaction[e])),
-                    ]
+                    appeal_type = APPEAL_TYPES[int(appeal[e])][0]
+                    rating = satisfaction_text(status, int(satisfaction[e]))
+                    row = [record_ids[i], time_s, ch, appeal_type, *incident, phone, *handling, rating]
                     required, dates = [6, 7], [1]
                 else:
                     reporter, phone = _reporter(r, ch, grid_code, int(phones[e]), department)
-                    row = [
-                        record_ids[i],
-                        time_s,
-                        ch,
-                        reporter,
-                        phone,
-                        shown_t.major,
-                        shown_t.sub,
-                        description,
-                        place,
-                        lon_s,
-                        lat_s,
-                        crs,
-                        department,
-                        status,
-                        history,
-                    ]
+                    row = [record_ids[i], time_s, ch, reporter, phone, *incident, *handling]
                     required, dates = [7, 8], [1]
                 truth_row = [
                     record_ids[i],
@@ -621,10 +593,7 @@ def write_events(
                     "1" if shown[e] != sub[e] else "0",
                     f"{lon[e]:.6f}",
                     f"{lat[e]:.6f}",
-                    record_ids[dup_of] if dup_of >= 0 else "",
-                    "near" if dup_of >= 0 else "",
-                    "",
-                    ";".join(defects),
+                    *out.truth_tail(i, defects),
                 ]
                 out.write(i, row, truth_row, r, required=required, dates=dates)
             if progress:

@@ -201,10 +201,7 @@ def write_rentals(
                     int(declared[q]),
                     "1" if mismatch else "0",
                     "1" if pop.group_rental[d] else "0",
-                    record_ids[dup_of] if dup_of >= 0 else "",
-                    "near" if dup_of >= 0 else "",
-                    "",
-                    ";".join(defects),
+                    *out.truth_tail(i, defects),
                 ]
                 out.write(i, row, truth_row, r, required=[1, 2, 4], dates=DATES)
             if progress:

@@ -242,10 +242,7 @@ def write_residents(
                     world.dwelling_address(d),
                     "0" if id_defect else "1",
                     id_defect,
-                    record_ids[dup_of] if dup_of >= 0 else "",
-                    "near" if dup_of >= 0 else "",
-                    "",
-                    ";".join(defects),
+                    *out.truth_tail(i, defects),
                 ]
                 # The ID column is never blanked so that ID validity stays a separate, clean flag.
                 out.write(i, row, truth_row, r, required=[2, 8], dates=DATES)

@@ -190,9 +190,9 @@ class DefectTally:
 class FeedRows:
     """Writes one feed and its truth file row by row, with the bookkeeping duplicates and broken rows need.
 
-    Every truth file has the columns ``is_duplicate_of``, ``duplicate_kind`` and ``broken`` side by
-    side. Rows that a later duplicate copies are kept in ``copies`` (as first written, undamaged:
-    broken rows are never duplicated) as ``(row, truth_row)``.
+    Every truth file ends with the columns ``is_duplicate_of``, ``duplicate_kind``, ``broken`` and
+    ``address_defects``. Rows that a later duplicate copies are kept in ``copies`` as
+    ``(row, truth_row)``, as first written (undamaged: broken rows are never duplicated).
     """
 
     def __init__(
@@ -213,6 +213,19 @@ class FeedRows:
         self._tally_truth = tally_truth
         self._duplicate_column = truth.header.index("is_duplicate_of")
         self._wanted = set(plan.duplicate_of[plan.duplicate_of >= 0].tolist())
+
+    def truth_tail(self, i: int, address_defects: list[str]) -> list[object]:
+        """The last columns of row ``i``'s truth row (duplicate of, duplicate kind, broken, address defects).
+
+        ``broken`` is left blank here and filled in by ``write``; exact copies never come this way.
+        """
+        dup_of = int(self.plan.duplicate_of[i])
+        return [
+            self.record_ids[dup_of] if dup_of >= 0 else "",
+            "near" if dup_of >= 0 else "",
+            "",
+            ";".join(address_defects),
+        ]
 
     def write_exact_duplicate(self, i: int) -> bool:
         """Write row ``i`` as an exact copy of its original if the plan makes it one; else False.

@@ -261,6 +261,11 @@ class GridSampler:
             ys.append(y)
         return np.concatenate(xs)[:n], np.concatenate(ys)[:n]
 
+    def around_anywhere(self, n: int, sigma_m: float) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """Clustered points around a centre drawn uniformly inside the grid."""
+        clon, clat = self.uniform(1)
+        return self.around(n, float(clon[0]), float(clat[0]), sigma_m)
+
     def contains(self, lon: float, lat: float) -> bool:
         return bool(shapely.contains_xy(self.geometry, lon, lat))
 
@@ -553,8 +558,7 @@ def build_world(
                 if inside and place is not None:
                     lon, lat = sampler.around(size, place.lon, place.lat, 90.0)
                 else:
-                    clon, clat = sampler.uniform(1)
-                    lon, lat = sampler.around(size, float(clon[0]), float(clat[0]), 90.0)
+                    lon, lat = sampler.around_anywhere(size, 90.0)
                 s = sites[site]
                 for i, kind in enumerate(members):
                     number = s.building_count + 1
@@ -596,8 +600,7 @@ def build_world(
                 if vcentre is not None and rng.random() < 0.5:
                     lon, lat = sampler.around(size, vcentre[0], vcentre[1], 120.0)
                 else:
-                    clon, clat = sampler.uniform(1)
-                    lon, lat = sampler.around(size, float(clon[0]), float(clat[0]), 60.0)
+                    lon, lat = sampler.around_anywhere(size, 60.0)
                 lane = textmess.chinese_number(s.lane_count) if s.lane_word != "排" else str(s.lane_count)
                 for i in range(size):
                     add(
@@ -661,8 +664,7 @@ def build_world(
                 )
             site = site_of_key[key]
             s = sites[site]
-            clon, clat = sampler.uniform(1)
-            lon, lat = sampler.around(left, float(clon[0]), float(clat[0]), 120.0)
+            lon, lat = sampler.around_anywhere(left, 120.0)
             for i in range(left):
                 add(
                     g,
