@@ -136,16 +136,29 @@ def empty_engine_factory(
 
 
 @pytest.fixture(scope="session")
+def demo_world(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small synthetic world (scale 0.01, seed 1), generated once for the session."""
+    from gridgov.demo.generate import generate_world
+
+    target = tmp_path_factory.mktemp("world")
+    generate_world(target, scale=0.01, seed=1)
+    return target
+
+
+@pytest.fixture(scope="session")
 def engine(
-    backend: str, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+    backend: str, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest, demo_world: Path
 ) -> Iterator[Engine]:
-    """A migrated database on ``backend`` with the Nanshan areas loaded (read-only for tests)."""
+    """A migrated database on ``backend`` with the Nanshan areas and the demo address library loaded."""
+    from gridgov.address.service import import_file
     from gridgov.areas.service import load_nanshan_areas
 
     engine = make_engine(_new_database_url(backend, request, tmp_path_factory))
     upgrade(engine)
     with session_factory(engine)() as session:
         load_nanshan_areas(session)
+        for feed in ("standard_addresses.csv", "dwellings.csv"):
+            import_file(session, demo_world / "addresses" / feed, source="tests")
         session.commit()
     yield engine
     engine.dispose()

@@ -23,6 +23,7 @@ from sqlalchemy import Engine, select
 
 from gridgov.accounts.models import UserAccount
 from gridgov.accounts.permissions import Role
+from gridgov.address.models import StdAddress
 from gridgov.areas.models import Community, Grid, Street
 from gridgov.areas.scope import AreaScope
 from gridgov.core.db import session_factory
@@ -73,6 +74,10 @@ class World:
                 g.code: (g.centroid_lon, g.centroid_lat) for g in session.scalars(select(Grid))
             }
             self.users = {u.username: u.id for u in session.scalars(select(UserAccount))}
+            self.addresses = [
+                (a.code, a.grid_code or a.community_code)
+                for a in session.scalars(select(StdAddress).order_by(StdAddress.code))
+            ]
             self.user_scopes = {
                 u.id: AreaScope.of(u.scope_level, u.scope_codes.split(","))
                 for u in session.scalars(select(UserAccount))
@@ -93,6 +98,12 @@ class World:
     def outside_point(self, scope: AreaScope) -> tuple[float, float]:
         grid = next((c for c in self.grids if not scope.covers(c)), None)
         return self.grid_points[grid] if grid else HONG_KONG
+
+    def address_codes(self, scope: AreaScope) -> tuple[list[str], str | None]:
+        """Addresses outside the scope (plus an unknown code), and one inside it (if the scope has any)."""
+        outside = [code for code, area in self.addresses if area and not scope.covers(area)][:3]
+        inside = next((code for code, area in self.addresses if area and scope.covers(area)), None)
+        return [*outside, "99999999999999999999"], inside
 
     def outside_user(self, scope: AreaScope, me: int) -> int:
         others = [
@@ -182,6 +193,21 @@ def test_every_route_refuses_objects_outside_the_callers_scope(
                 assert response.status_code in (403, 404), f"{role} {method} {route.path} with {code}"
             inside = client.request(method, fill_path(route.path, {"code": world.inside_code(scope)}))
             assert inside.status_code == 200, f"{role} cannot read its own area via {route.path}"
+        elif kind == "address:path":
+            outside, inside_code = world.address_codes(scope)
+            for code in outside:
+                response = client.request(method, fill_path(route.path, {"code": code}))
+                assert response.status_code in (403, 404), f"{role} {method} {route.path} with {code}"
+            if inside_code is not None:
+                assert client.request(method, fill_path(route.path, {"code": inside_code})).status_code == 200
+        elif kind == "address:list":
+            response = client.request(method, route.path, params={"q": "南山区", "limit": 50})
+            assert response.status_code == 200, f"{role} {method} {route.path}: {response.text[:200]}"
+            found = response.json()
+            if world.address_codes(scope)[1] is not None:
+                assert found, f"{role} found no address in its own scope"
+            leaked = [a["code"] for a in found if not scope.covers(a["grid_code"] or a["community_code"])]
+            assert not leaked, f"{role} {method} {route.path} lists addresses outside its scope: {leaked[:3]}"
         elif kind == "area:list":
             params = {"q": "社区", "limit": 100} if "{" not in route.path and "search" in route.path else {}
             response = client.request(method, route.path, params=params)

@@ -24,10 +24,12 @@ db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 demo_app = typer.Typer(help="The synthetic Nanshan world.", no_args_is_help=True)
 areas_app = typer.Typer(help="District, streets, communities and grids.", no_args_is_help=True)
 users_app = typer.Typer(help="Accounts: create, list, disable.", no_args_is_help=True)
+address_app = typer.Typer(help="The standard address library.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(demo_app, name="demo")
 app.add_typer(areas_app, name="areas")
 app.add_typer(users_app, name="users")
+app.add_typer(address_app, name="address")
 keys_app = typer.Typer(help="Encryption keys of personal data.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 
@@ -411,6 +413,46 @@ def users_disable(username: Annotated[str, typer.Argument(help="Login name")]) -
     with clear_errors(), _session() as session:
         user = service.set_active(session, service.get_user_by_name(session, username), False)
         console.print(f"disabled [bold]{user.username}[/bold]")
+
+
+# ------------------------------------------------------------------------------------------------ address
+
+
+class AddressFormat(StrEnum):
+    csv = "csv"
+    xlsx = "xlsx"
+    lines = "lines"
+
+
+@address_app.command("import")
+def address_import(
+    file: Annotated[
+        Path,
+        typer.Argument(
+            help="CSV/XLSX with std_code,address,… (buildings) or "
+            "dwelling_code,std_code,… (dwellings); or one address per line"
+        ),
+    ],
+    fmt: Annotated[AddressFormat | None, typer.Option("--format", help="Default: from the file name")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON")] = False,
+) -> None:
+    """Import standard addresses; rejected rows go to a rejects file with their reasons."""
+    from gridgov.address.service import import_file
+
+    _upgrade()
+    with clear_errors(), console.status(f"importing {file.name}…"), _session() as session:
+        report = import_file(session, file, fmt=fmt.value if fmt else None)
+    if as_json:
+        print(json.dumps(report.as_dict(), ensure_ascii=False))
+        return
+    console.print(
+        f"{report.rows} rows: {report.imported} imported, {report.unchanged} unchanged, "
+        f"{report.rejected} rejected ({report.encoding})"
+    )
+    if report.rejects_file:
+        console.print(
+            f"rejected rows with reasons: [bold]{report.rejects_file}[/bold] — fix and import again"
+        )
 
 
 # ------------------------------------------------------------------------------------------------ keys

@@ -110,9 +110,19 @@ def accounts_file() -> Path:
 
 
 def _demo_grids(session: Session) -> tuple[str, ...]:
+    """Three grids of the demo community, those with the most addresses first (so the demo shows data)."""
+    from sqlalchemy import func
+
+    from gridgov.address.models import StdAddress
+
+    counts = select(StdAddress.grid_code, func.count().label("n")).group_by(StdAddress.grid_code).subquery()
     codes = tuple(
         session.scalars(
-            select(Grid.code).where(Grid.community_code == DEMO_COMMUNITY).order_by(Grid.code).limit(3)
+            select(Grid.code)
+            .outerjoin(counts, counts.c.grid_code == Grid.code)
+            .where(Grid.community_code == DEMO_COMMUNITY)
+            .order_by(func.coalesce(counts.c.n, 0).desc(), Grid.code)
+            .limit(3)
         )
     )
     if not codes:

@@ -1,6 +1,7 @@
 """`gridgov demo load`: put the synthetic Nanshan world into the database through the real import paths.
 
-What the platform can hold grows issue by issue; today: the area hierarchy and one account per role.
+What the platform can hold grows issue by issue; today: the area hierarchy, the address library and
+one account per role.
 Feeds of the world that no loader exists for yet are listed as waiting, not silently skipped.
 """
 
@@ -11,6 +12,7 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 
+from gridgov.address.service import import_file
 from gridgov.areas.schemas import AreaStats
 from gridgov.areas.service import load_nanshan_areas
 from gridgov.audit.service import record
@@ -48,14 +50,20 @@ def load_demo(session: Session, *, world_dir: Path | None = None) -> list[str]:
     manifest = json.loads((world / "manifest.json").read_text(encoding="utf-8"))
     stats = load_nanshan_areas(session)
     record_area_load(session, stats)
+    buildings = import_file(session, world / "addresses" / "standard_addresses.csv", source="demo-world")
+    dwellings = import_file(session, world / "addresses" / "dwellings.csv", source="demo-world")
     accounts = create_demo_accounts(session)
     lines = [
         f"world: {world} (scale {manifest.get('scale')}, seed {manifest.get('seed')})",
         f"areas: {stats.streets} streets, {stats.communities} communities, {stats.grids} grids "
         f"(polygons synthetic: {'yes' if stats.synthetic_geometry else 'no'})",
+        f"addresses: {buildings.imported + buildings.unchanged} buildings, "
+        f"{dwellings.imported + dwellings.unchanged} dwellings "
+        f"({buildings.rejected + dwellings.rejected} rejected)",
         f"accounts: {len(accounts)} demo accounts, one per role (`gridgov demo users` prints them)",
     ]
-    waiting = sorted(str(name) for name in manifest.get("files", {}))
+    loaded = {"addresses/standard_addresses.csv", "addresses/dwellings.csv"}
+    waiting = sorted(str(name) for name in manifest.get("files", {}) if name not in loaded)
     if waiting:
         lines.append(
             "generated but not loadable yet (their import paths come with later issues): "
