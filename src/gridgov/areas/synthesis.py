@@ -42,7 +42,7 @@ from shapely.geometry.base import BaseGeometry
 
 from gridgov.core.settings import get_settings
 
-ALGORITHM_VERSION = "2"
+ALGORITHM_VERSION = "4"
 DATA_DIR = Path(__file__).with_name("data")
 DISTRICT_CODE = "440305000000"
 # The 前海 cooperation-zone placeholder (a street row and one virtual community) is not a real street.
@@ -51,7 +51,7 @@ GRID_TOTAL = 1610
 CELL_M = 50.0
 DENSITY_SIGMA_M = 350.0
 MIN_GRIDS_PER_COMMUNITY = 3
-SIMPLIFY_TOLERANCE_M = 40.0
+SIMPLIFY_TOLERANCE_M = 60.0
 
 # Local equirectangular projection around Nanshan: metric error well under 0.1% over 30 km.
 LON0, LAT0 = 113.93, 22.53
@@ -568,11 +568,11 @@ def synthesise() -> AreaLayers:
     smoothed = list(
         shapely.coverage_simplify(np.array(raw, dtype=object), SIMPLIFY_TOLERANCE_M, simplify_boundary=False)
     )
-    # Simplifying a coverage keeps shared edges shared; should any piece come out broken, keep the
-    # unsimplified cells for all of them rather than mix the two (which would open gaps).
-    usable = all(g.is_valid and not g.is_empty for g in smoothed) and bool(
-        shapely.coverage_is_valid(np.array(smoothed, dtype=object))
-    )
+    # Simplifying the grids as one coverage keeps shared edges shared (GEOS does not call a union of raster
+    # cells a "valid coverage" — T-junctions where a straight edge meets two neighbours — but simplifies it
+    # consistently; the tests measure gaps and overlaps). Should any piece come out broken, keep the raw
+    # cells for all of them rather than mix the two, which would open gaps.
+    usable = all(g.is_valid and not g.is_empty for g in smoothed)
     grid_geoms_m = smoothed if usable else raw
     grid_density = [float(lattice.density[cells].mean()) for cells in grid_cells]
 
