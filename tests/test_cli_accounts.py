@@ -185,3 +185,29 @@ def test_editing_the_audit_log_with_the_sqlite3_tool_fails_verify(cli_world: Pat
     result = runner.invoke(app, ["audit", "verify"])
     assert result.exit_code == 1
     assert "entry 5" in result.output
+
+
+def test_address_import_lines_and_parse(cli_world: Path, tmp_path: Path) -> None:
+    library = tmp_path / "shenzhen.txt"
+    library.write_text(
+        "宝安区福永街道白石厦社区龙王庙工业区61栋\n福田区华强北路1号\nnot an address\n", encoding="utf-8"
+    )
+    imported = runner.invoke(app, ["address", "import", str(library), "--format", "lines", "--json"])
+    assert imported.exit_code == 0, imported.output
+    report = json.loads(imported.stdout)
+    assert (report["rows"], report["imported"], report["rejected"]) == (3, 2, 1)
+    assert Path(report["rejects_file"]).exists()
+    queries = tmp_path / "queries.txt"
+    queries.write_text(
+        "广东省深圳市南山区粤海街道麻布新村一坊1号\n向南路49号南粤山庄10-601\n" + "长" * 300 + "\n",
+        encoding="utf-8",
+    )
+    out = tmp_path / "parsed.jsonl"
+    parsed = runner.invoke(app, ["address", "parse", str(queries), "-o", str(out)])
+    assert parsed.exit_code == 0, parsed.output
+    records = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert len(records) == 3  # every input line gives an output line
+    first = records[0]
+    labels = {s["label"]: first["text"][s["start"] : s["end"]] for s in first["spans"]}
+    assert labels["town"] == "粤海街道" and labels["district"] == "南山区"
+    assert "error" in records[2] and records[2]["spans"] == []

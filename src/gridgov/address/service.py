@@ -441,3 +441,64 @@ def library_counts(session: Session) -> dict[str, int]:
         level: count
         for level, count in session.execute(select(StdAddress.level, func.count()).group_by(StdAddress.level))
     }
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Parsing
+
+
+def gazetteer_entries(session: Session) -> list[Any]:
+    """Names the parser should know, from our own areas and library: streets, communities, roads, estates."""
+    from gridgov.address.parse import GazetteerEntry
+    from gridgov.areas.models import Community, District, Street
+
+    entries: list[Any] = []
+    district = session.scalars(select(District)).first()
+    if district is not None:
+        entries.append(GazetteerEntry(district.name, "district", district=district.code))
+    for street in session.scalars(select(Street)):
+        entries.append(GazetteerEntry(street.name, "town", district=street.district_code, town=street.code))
+    for community in session.scalars(select(Community)):
+        for name in {community.name, community.name.removesuffix("社区")}:
+            if len(name) >= 2:
+                entries.append(
+                    GazetteerEntry(name, "community", town=community.street_code, community=community.code)
+                )
+    named = (
+        select(StdAddress.road, StdAddress.site_name, StdAddress.street_code, StdAddress.community_code)
+        .where(StdAddress.level == "building")
+        .distinct()
+    )
+    for road, site, street_code, community_code in session.execute(named):
+        if road:
+            entries.append(GazetteerEntry(road, "road", town=street_code, community=community_code))
+        if site:
+            entries.append(GazetteerEntry(site, "poi", town=street_code, community=community_code))
+    return entries
+
+
+def default_parser_model() -> Path:
+    """Where `bench/parse.py` leaves a trained CRF model (research data stays out of the package)."""
+    return get_settings().var_dir / "address" / "naacl-crf.model"
+
+
+def parse_lines(session: Session, source: Path, target: Path, *, model: Path | None = None) -> dict[str, Any]:
+    """Parse one address per line into JSON Lines; every input line gives one output line."""
+    import json
+
+    from gridgov.address.parse import Parser, to_jsonl_record
+
+    text, encoding = decode(source.read_bytes(), source.name)
+    parser = Parser.auto(gazetteer_entries(session), model or default_parser_model())
+    lines = text.splitlines()
+    errors = 0
+    with target.open("w", encoding="utf-8") as handle:
+        for line in lines:
+            record: dict[str, Any]
+            if len(line) > MAX_TEXT:
+                record = {"text": line, "spans": [], "error": f"address longer than {MAX_TEXT} characters"}
+                errors += 1
+            else:
+                record = to_jsonl_record(parser.parse(line))
+            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+    return {"lines": len(lines), "errors": errors, "engine": parser.engine, "encoding": encoding}

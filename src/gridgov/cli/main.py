@@ -455,6 +455,27 @@ def address_import(
         )
 
 
+@address_app.command("parse")
+def address_parse(
+    source: Annotated[Path, typer.Argument(help="One address per line (UTF-8 or GBK)")],
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="JSON Lines: {text, spans:[{label,start,end}]}")
+    ],
+    model: Annotated[
+        Path | None, typer.Option(help="A CRF model from bench/parse.py; default var/address/…")
+    ] = None,
+) -> None:
+    """Label the parts of each address (NAACL/CCKS scheme): rules + our gazetteer, or a trained CRF."""
+    from gridgov.address.service import parse_lines
+
+    with clear_errors(), console.status(f"parsing {source.name}…"), _session() as session:
+        summary = parse_lines(session, source, output, model=model)
+    console.print(
+        f"{summary['lines']} lines parsed with the {summary['engine']} parser "
+        f"({summary['errors']} refused, with the reason in the output) → {output}"
+    )
+
+
 # ------------------------------------------------------------------------------------------------ keys
 
 
