@@ -15,7 +15,6 @@ from gridgov.accounts import service
 from gridgov.accounts.deps import CurrentPrincipal, require
 from gridgov.accounts.permissions import Permission, Role
 from gridgov.accounts.scoping import Principal
-from gridgov.core.errors import InvalidInput
 from gridgov.web.deps import DbSession
 
 router = APIRouter(tags=["accounts"])
@@ -219,36 +218,11 @@ def export_users(
     principal: Annotated[Principal, require(Permission.data_export)],
     reason: Annotated[str, Query(max_length=500)] = "",
 ) -> Response:
-    from gridgov.audit.service import record
-
-    reveal_allowed = principal.can(Permission.personal_reveal)
-    if reveal_allowed and len(reason.strip()) < 4:
-        raise InvalidInput("An unmasked export needs a reason (at least 4 characters); it is audited")
-    users = service.list_users(session, principal)
-    record(
-        session,
-        action="data.export",
-        object_type="user_account",
-        reason=reason.strip() or None,
-        details={"rows": len(users), "masked": not reveal_allowed},
-    )
+    header, rows = service.export_users(session, principal, reason)
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    writer.writerow(["id", "username", "display_name", "role", "org_unit", "scope", "phone", "is_active"])
-    for user in users:
-        row = service.user_summary(session, user, reveal=reveal_allowed)
-        writer.writerow(
-            [
-                row["id"],
-                row["username"],
-                row["display_name"],
-                row["role"],
-                row["org_unit"],
-                ",".join(row["scope"]["codes"]),
-                row["phone"] or "",
-                row["is_active"],
-            ]
-        )
+    writer.writerow(header)
+    writer.writerows(rows)
     return Response(
         "\ufeff" + buffer.getvalue(),
         media_type="text/csv; charset=utf-8",
@@ -271,20 +245,18 @@ def create_user(
     body: NewUserRequest,
     principal: Annotated[Principal, require(Permission.users_manage)],
 ) -> dict[str, Any]:
-    scope = service.parse_scope(body.scope_level, body.scope_codes)
-    for code in scope.codes:
-        principal.require_area(code)
     user = service.create_user(
         session,
         service.NewUser(
             username=body.username,
             password=body.password,
             role=body.role,
-            scope=scope,
+            scope=service.parse_scope(body.scope_level, body.scope_codes),
             display_name=body.display_name,
             org_unit_code=body.org_unit_code,
             phone=body.phone,
         ),
+        created_by=principal,
     )
     return service.user_summary(session, user)
 

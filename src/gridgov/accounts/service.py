@@ -165,7 +165,8 @@ class NewUser:
     phone: str | None = None
 
 
-def create_user(session: Session, new: NewUser) -> UserAccount:
+def create_user(session: Session, new: NewUser, *, created_by: Principal | None = None) -> UserAccount:
+    """A new account. Through the API (``created_by``), its scope must lie inside the creator's."""
     from gridgov.core.crypto import encrypt, lookup_hash
     from gridgov.core.identifiers import normalise_phone
 
@@ -177,6 +178,9 @@ def create_user(session: Session, new: NewUser) -> UserAccount:
     if session.scalars(select(UserAccount).where(UserAccount.username == username)).first() is not None:
         raise InvalidInput(f"The username '{username}' is taken")
     check_password_policy(new.password)
+    if created_by is not None:
+        for code in new.scope.codes:
+            created_by.require_area(code)
     _ensure_areas_exist(session, new.scope)
     org_unit_id = None
     if new.org_unit_code:
@@ -539,3 +543,39 @@ def reencrypt_personal_data(session: Session) -> int:
             changed += 1
     session.flush()
     return changed
+
+
+EXPORT_HEADER = ["id", "username", "display_name", "role", "org_unit", "scope", "phone", "is_active"]
+
+
+def export_users(session: Session, principal: Principal, reason: str) -> tuple[list[str], list[list[Any]]]:
+    """Accounts in the caller's scope for a spreadsheet: phones masked unless the caller may reveal them,
+    in which case a reason is required. Every export is audited."""
+    reveal_allowed = principal.can(Permission.personal_reveal)
+    clean_reason = reason.strip()
+    if reveal_allowed and len(clean_reason) < 4:
+        raise InvalidInput("An unmasked export needs a reason (at least 4 characters); it is audited")
+    users = list_users(session, principal)
+    record(
+        session,
+        action="data.export",
+        object_type="user_account",
+        reason=clean_reason or None,
+        details={"rows": len(users), "masked": not reveal_allowed},
+    )
+    rows = []
+    for user in users:
+        summary = user_summary(session, user, reveal=reveal_allowed)
+        rows.append(
+            [
+                summary["id"],
+                summary["username"],
+                summary["display_name"],
+                summary["role"],
+                summary["org_unit"],
+                ",".join(summary["scope"]["codes"]),
+                summary["phone"] or "",
+                summary["is_active"],
+            ]
+        )
+    return EXPORT_HEADER, rows
