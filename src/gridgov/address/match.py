@@ -1,0 +1,622 @@
+"""Address matcher: free text → ranked standard addresses, score, match level and reason (issue 4, item 5).
+
+Two stages, both on `normalize`d text (the library and the queries meet in one form):
+
+1. **Candidates.** An inverted index on the character bigrams of every library text, IDF-weighted
+   (binary term frequency, cosine against the library side). A query touches only the postings of its own
+   bigrams; the sums run in numpy (`np.add.at` into a reused accumulator), so the cost follows the
+   postings touched, not the library size. Bigrams present in more than `MAX_DF_SHARE` of the library
+   ("宝安", "街道") are skipped: they carry almost no IDF and would make every query touch every record.
+   The best `TOP_K` go on.
+2. **Re-ranking** by a component-aware score. Each text is split into an admin prefix (district, street,
+   community — learned from the library itself), the numbers that identify a place (号 house number,
+   栋/座 building, 单元 unit, 层 floor, 区/巷/期/坊 … numbered zones and lanes, bare numbers such as a
+   room or the "10-601" shorthand) and the name that is left. Then
+
+   ``score = name_similarity × Π(number factors) × admin factor``
+
+   - *name similarity*: rapidfuzz ratio of the two names, or the share of the candidate name the query
+     covers when that is higher (people drop the road: "南景豪庭A栋" for "布沙路162号南景豪庭A栋");
+   - *numbers*: every number of the candidate is looked up in the query. Agree → 1. A number of the
+     same kind with another value ("3栋" against "5栋") → `CONFLICT` (0.45): siblings of the right
+     place must lose to it whatever their names. A value that ends the same way ("188号" for "10188号")
+     → `NEAR`. Not mentioned by the query → `MISSING` (0.97: neutral in spirit, but when the library
+     holds both "X花园" and its "X花园3栋" the coarser one wins for a query that names no building).
+     A building/number/unit the query names but the candidate lacks → `EXTRA_COARSE` (0.90, so the
+     candidate that has it wins); a room, floor or bare number the candidate lacks → 1 (standard
+     addresses often stop at the building; the query's room is finer detail, not disagreement);
+   - *admin*: a district, street or community the query names and the candidate contradicts →
+     `ADMIN_CONFLICT`; names the query omits are neutral (a third of real addresses omit the district).
+
+Shorthands are read on the query side only: "10-601" / "10#601" (building 10, room 601), "A-5E" (block A),
+joined house number + room ("15103" = 15号 room 103, checked against the candidate's number), "B180栋"
+for "B区180栋", "A栋" for "A座" when the query names no 座.
+
+`level` is the finest level at which query and candidate agree: room, building, number, road, estate,
+community, street, none. `reason` lists what agreed and what differed ("road 科苑路 =; number 15 =;
+building 3 ≠ 5").
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Final
+
+import numpy as np
+import numpy.typing as npt
+from rapidfuzz.distance import Indel
+
+from gridgov.address.normalize import normalize
+
+__all__ = [
+    "AUTO_ACCEPT",
+    "LEVELS",
+    "REVIEW_BAND",
+    "TOP_K",
+    "Candidate",
+    "Matcher",
+    "StdRecord",
+    "decide",
+]
+
+#: A best candidate at or above this score is accepted without a human look. Chosen on the Shenzhen
+#: pairs with siblings (bench/match_accuracy.py): 96.9% of the queries land here, 99.2% of them right.
+#: A correct candidate whose numbers are all found in the query and whose name ratio is ≥ ~0.85 lands
+#: here; any number conflict (× 0.45) drops a candidate below it.
+AUTO_ACCEPT: Final = 0.80
+#: [low, AUTO_ACCEPT): "needs verification" — likely right place but a missing number, a near number or
+#: a loose name; below `low` the record is reported unmatched (with the reason of the best candidate).
+REVIEW_BAND: Final = (0.50, AUTO_ACCEPT)
+
+#: Candidates re-ranked per query. The right record is in the top 30 by bigram cosine for ~99.9% of the
+#: Shenzhen queries with siblings (bench prints the recall); more costs time for nothing.
+TOP_K: Final = 30
+#: Bigrams in more than this share of the library are not looked up (see module doc).
+MAX_DF_SHARE: Final = 0.10
+
+#: Match levels from finest to coarsest.
+LEVELS: Final = ("room", "building", "number", "road", "estate", "community", "street", "none")
+
+CONFLICT: Final = 0.45
+NEAR: Final = 0.85
+MISSING: Final = 0.97
+UNTYPED_MISSING: Final = 0.90
+EXTRA_COARSE: Final = 0.90
+ADMIN_CONFLICT: Final = 0.6
+#: The query names a district/street/community the candidate does not: a whisker, so that of two
+#: otherwise equal records the one that carries the query's admin names wins.
+ADMIN_MISSING: Final = 0.99
+#: The query leaves out the candidate's road (and usually its number): "南景豪庭A栋" for
+#: "布沙路162号南景豪庭A栋". The name is compared without the road at this cost.
+ROAD_OMITTED: Final = 0.97
+#: Agreements read through a shorthand are a whisker weaker than written ones, so that an exact
+#: "2204号" beats "2号" + room 204 for "2204".
+JOINED_3: Final = 0.99
+JOINED_4: Final = 0.98
+CROSS_KIND: Final = 0.98
+#: A value the query lists before the one it means ("9栋、11栋11栋201" means 11栋).
+LISTED: Final = 0.98
+
+# Unit word after a number → component kind. 栋 and # are buildings; 座 is its own level (16栋B座) but
+# stands in for a building when only one of the two is written.
+_KIND_OF_UNIT: Final[dict[str, str]] = {
+    "号": "number",
+    "栋": "building",
+    "#": "building",
+    "座": "block",
+    "单元": "unit",
+    "层": "floor",
+    "区": "zone",
+    "巷": "lane",
+    "期": "phase",
+    "坊": "lane",
+    "排": "row",
+    "组": "group",
+    "弄": "lane",
+}
+# Numbered zones and lanes are also part of the name ("岭下花园13巷", "老街3区"): kept in the name text.
+_NAME_KINDS: Final = frozenset({"zone", "lane", "phase", "row", "group"})
+# 号 / 栋 / 座 are mixed up in writing ("301号楼房", "A栋" for "A座"): a value of one may stand for another.
+_CROSS: Final[dict[str, tuple[str, ...]]] = {
+    "number": ("building", "block"),
+    "building": ("block", "number"),
+    "block": ("building", "number"),
+}
+# Kinds that say which place it is, not where inside it: a query may carry them when the standard does not.
+_FINE_KINDS: Final = frozenset({"floor", "room", "bare"})
+# Kind → the level it proves when it agrees.
+_LEVEL_OF_KIND: Final[dict[str, str]] = {
+    "room": "room",
+    "building": "building",
+    "block": "building",
+    "unit": "building",
+    "floor": "building",
+    "number": "number",
+}
+_LABEL: Final[dict[str, str]] = {"bare": "no."}
+
+_UNIT_ALT: Final = "单元|号|栋|座|层|区|巷|期|坊|排|组|弄|#"
+# A number token: digits with letters around them, or letters alone right before a unit word; "-" joins
+# parts (5-4号, 239-241号, 10-601, A-5E). The unit word, if any, gives the kind.
+_TOKEN_RE: Final = re.compile(
+    r"(?<![0-9A-Z])(?P<v>(?:[A-Z]{1,2}-)?[A-Z]{0,2}[0-9]+[A-Z]{0,2}(?:-[0-9A-Z]+)*"
+    rf"|[A-Z]{{1,2}}(?={_UNIT_ALT}))(?P<u>{_UNIT_ALT})?"
+)
+_FLOOR_F_RE: Final = re.compile(r"^[0-9]+F$")
+_ZEROS_RE: Final = re.compile(r"(?<![0-9])0+(?=[0-9])")
+_LETTER_DASH_RE: Final = re.compile(r"(?<=[A-Z])-+(?=[0-9])")
+# 第3工业区 (the query) is 三工业区 (the library): an ordinal that is not before a unit word is part of a
+# name, and the library writes those in Chinese. The normaliser turns 第三 into 第3; undo that here.
+_ORDINAL_NAME_RE: Final = re.compile(r"第([1-9])(?![0-9]|" + _UNIT_ALT + ")")
+_CN_DIGIT: Final = "〇一二三四五六七八九"
+# Roads inside a name, for the reason text and the "road" level.
+_ROAD_RE: Final = re.compile(
+    r"(?<![0-9A-Z])[\u4e00-\u9fff]{1,8}?(?:大道|路|街|公路|国道)(?![\u4e00-\u9fff]{0,1}[道路])"
+)
+
+_SZ_DISTRICTS: Final = (
+    "福田区",
+    "罗湖区",
+    "南山区",
+    "宝安区",
+    "龙岗区",
+    "盐田区",
+    "龙华区",
+    "坪山区",
+    "光明区",
+    "大鹏新区",
+    "深汕特别合作区",
+)
+_ADMIN_HEAD_RE: Final = re.compile(r"^(?:广东省?)?(?:深圳市)?")
+_DISTRICT_RE: Final = re.compile(r"^([\u4e00-\u9fff]{2,4}?(?:新区|区))(?=[\u4e00-\u9fff])")
+_STREET_RE: Final = re.compile(r"^([\u4e00-\u9fff]{2,4}?)(?:街道办事处|街道办|街道|办事处)")
+# An admin name inside the body ("46区海富社区怡华新村", "西区南头街道商业街"): dropped from the name when
+# the library knows it.
+_INNER_ADMIN_RE: Final = re.compile(r"社区|街道")
+_COMMUNITY_RE: Final = re.compile(r"^([\u4e00-\u9fff]{2,5}?)(?:社区居委会|社区工作站|社区|居委会|居委)")
+
+
+@dataclass(frozen=True, slots=True)
+class StdRecord:
+    """One standard address of the library. Components, when known, are added to what the text says."""
+
+    code: str
+    text: str
+    road: str | None = None
+    house_number: str | None = None
+    site_name: str | None = None
+    building: str | None = None
+    unit: str | None = None
+    floor: int | None = None
+    room: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    code: str
+    text: str
+    score: float
+    level: str
+    reason: str
+
+
+@dataclass(slots=True)
+class _Parsed:
+    """A normalised text split for comparison (both library records and queries)."""
+
+    norm: str
+    district: str | None
+    street: str | None
+    community: str | None
+    name: str  # the body without its number tokens (numbered zones and lanes stay)
+    # query: the name without a bare street ("西乡鸣乐街" → "鸣乐街"); library: the name without its road
+    alt_name: str | None
+    tokens: list[tuple[str, str]]  # (kind, value) in text order
+    by_kind: dict[str, list[str]] = field(default_factory=dict)
+    road: str | None = None
+
+
+def _canon_value(v: str, typed: bool = False) -> str:
+    v = _ZEROS_RE.sub("", v)
+    if typed and "-" in v:
+        v = _LETTER_DASH_RE.sub("", v)  # "A-1栋" = "A1栋"
+    return v
+
+
+def decide(score: float) -> str:
+    """accept | review | reject for a best candidate's score (see `AUTO_ACCEPT`, `REVIEW_BAND`)."""
+    if score >= AUTO_ACCEPT:
+        return "accept"
+    if score >= REVIEW_BAND[0]:
+        return "review"
+    return "reject"
+
+
+def _bigrams(s: str) -> list[str]:
+    if len(s) < 2:
+        return [s] if s else []
+    return [s[i : i + 2] for i in range(len(s) - 1)]
+
+
+class Matcher:
+    """Match free-text addresses against a library of standard records (see the module documentation)."""
+
+    def __init__(self, records: Iterable[StdRecord]) -> None:
+        self.records: list[StdRecord] = list(records)
+        self._streets: set[str] = set()
+        self._communities: set[str] = set()
+        norms = [normalize(r.text) for r in self.records]
+        # Learn the street and community names from the library itself, so the query side can drop a bare
+        # street name ("宝安区西乡鸣乐街") and so the matcher works for any Shenzhen district.
+        for n in norms:
+            rest = _ADMIN_HEAD_RE.sub("", n, count=1)
+            m = _DISTRICT_RE.match(rest)
+            if m and (m.group(1) in _SZ_DISTRICTS or len(m.group(1)) == 3):
+                rest = rest[m.end() :]
+            m = _STREET_RE.match(rest)
+            if m:
+                self._streets.add(m.group(1))
+                rest = rest[m.end() :]
+            m = _COMMUNITY_RE.match(rest)
+            if m:
+                self._communities.add(m.group(1))
+        self._parsed: list[_Parsed] = [
+            self._parse(n, self._add_components(r), is_library=True)
+            for n, r in zip(norms, self.records, strict=True)
+        ]
+        self._build_index(norms)
+
+    # --- parsing ---------------------------------------------------------------------------------
+
+    @staticmethod
+    def _add_components(r: StdRecord) -> list[tuple[str, str]]:
+        extra: list[tuple[str, str]] = []
+        for kind, value in (
+            ("number", r.house_number),
+            ("building", r.building),
+            ("unit", r.unit),
+            ("floor", None if r.floor is None else str(r.floor)),
+            ("room", r.room),
+        ):
+            if value:
+                v = normalize(value)
+                v = re.sub(r"(号|栋|座|单元|层)$", "", v)
+                extra.append((kind, _canon_value(v)))
+        return extra
+
+    def _parse(self, norm: str, extra: Sequence[tuple[str, str]] = (), is_library: bool = False) -> _Parsed:
+        s = _ORDINAL_NAME_RE.sub(lambda m: _CN_DIGIT[int(m.group(1))], norm)
+        s = _ADMIN_HEAD_RE.sub("", s, count=1)
+        if s.startswith("深圳") and not s.startswith("深圳湾"):
+            s = s[2:]  # "深圳龙华街道…": the city without 市
+        district = street = community = None
+        m = _DISTRICT_RE.match(s)
+        if m and (
+            m.group(1) in _SZ_DISTRICTS or (m.group(1)[:-1] not in self._streets and len(m.group(1)) == 3)
+        ):
+            district = m.group(1)
+            s = s[m.end() :]
+        m = _STREET_RE.match(s)
+        if m:
+            street = m.group(1)
+            s = s[m.end() :]
+        m = _COMMUNITY_RE.match(s)
+        if m:
+            community = m.group(1)
+            s = s[m.end() :]
+        bare_street: str | None = None
+        if street is None and not is_library:
+            # A bare street or community name ("宝安区西乡鸣乐街", "布心水围村"): kept as an alternative name
+            # because it may also start a road or estate name (西乡大道), and the name comparison takes the
+            # better of the two. Not when it starts a road ("翠竹北路").
+            starts_road = _ROAD_RE.match(s)
+            for width in (2, 3):
+                head = s[:width]
+                if (head in self._streets or head in self._communities) and len(s) > width + 1:
+                    if starts_road is None or starts_road.end() > width + 3:
+                        bare_street = head
+                    break
+        tokens: list[tuple[str, str]] = []
+        pieces: list[str] = []
+        pos = 0
+        for tm in _TOKEN_RE.finditer(s):
+            v, u = tm.group("v"), tm.group("u")
+            if u is None and (tm.end() < len(s) and "\u4e00" <= s[tm.end()] <= "\u9fff") and "-" not in v:
+                # A number that starts a name (107国道, 228工业区, 2号线): part of the name, but still a
+                # number to agree on.
+                tokens.append(("bare", _canon_value(v)))
+                continue
+            if u is not None:
+                kind = _KIND_OF_UNIT[u]
+                tokens.append((kind, _canon_value(v, typed=True)))
+                if kind in _NAME_KINDS:
+                    continue
+            elif _FLOOR_F_RE.match(v):
+                tokens.append(("floor", _canon_value(v[:-1])))
+            else:
+                tokens.append(("bare", _canon_value(v)))
+            pieces.append(s[pos : tm.start()])
+            pos = tm.end()
+        pieces.append(s[pos:])
+        name = self._drop_inner_admin("".join(pieces).replace("、", ""))
+        alt = name[len(bare_street) :] if bare_street and name.startswith(bare_street) else None
+        by_kind: dict[str, list[str]] = {}
+        for kind, v in tokens:
+            by_kind.setdefault(kind, []).append(v)
+        for kind, v in extra:
+            if v not in by_kind.get(kind, ()):
+                by_kind.setdefault(kind, []).append(v)
+                tokens.append((kind, v))
+        rm = _ROAD_RE.search(name)
+        road = rm.group() if rm else None
+        if road is not None and alt is None and is_library and len(name) > len(road):
+            alt = name.replace(road, "", 1)
+        return _Parsed(norm, district, street, community, name, alt, tokens, by_kind, road)
+
+    def _drop_inner_admin(self, name: str) -> str:
+        if "社区" not in name and "街道" not in name:
+            return name
+        for m in reversed(list(_INNER_ADMIN_RE.finditer(name))):
+            known = self._communities if m.group() == "社区" else self._streets
+            for width in (2, 3, 4):
+                a = m.start() - width
+                if a >= 0 and name[a : m.start()] in known:
+                    name = name[:a] + name[m.end() :]
+                    break
+        return name
+
+    # --- candidate index -------------------------------------------------------------------------
+
+    def _build_index(self, norms: Sequence[str]) -> None:
+        vocab: dict[str, int] = {}
+        rows: list[int] = []
+        cols: list[int] = []
+        for i, n in enumerate(norms):
+            for g in set(_bigrams(n)):
+                gid = vocab.setdefault(g, len(vocab))
+                rows.append(i)
+                cols.append(gid)
+        n_docs = max(len(norms), 1)
+        r = np.asarray(rows, dtype=np.int32)
+        c = np.asarray(cols, dtype=np.int32)
+        df = np.bincount(c, minlength=len(vocab)).astype(np.float64)
+        idf = np.log((1 + n_docs) / (1 + df)) + 1.0
+        # Cosine with binary tf: the library side is normalised by its own length, the query side's norm
+        # does not change the ranking.
+        norm_d = np.sqrt(np.bincount(r, weights=idf[c] ** 2, minlength=len(norms)))
+        norm_d[norm_d == 0] = 1.0
+        order = np.argsort(c, kind="stable")
+        self._post_docs: npt.NDArray[np.int32] = r[order]
+        self._post_ptr: npt.NDArray[np.int64] = np.concatenate(
+            ([0], np.cumsum(np.bincount(c, minlength=len(vocab))))
+        )
+        self._vocab = vocab
+        self._idf2: npt.NDArray[np.float64] = idf**2
+        self._df = df
+        self._inv_norm: npt.NDArray[np.float64] = 1.0 / norm_d
+        self._max_df = max(50.0, MAX_DF_SHARE * n_docs)
+        self._acc: npt.NDArray[np.float64] = np.zeros(len(norms), dtype=np.float64)
+        self._owner: npt.NDArray[np.int64] = np.zeros(len(norms), dtype=np.int64)
+
+    def _candidates(self, norm: str, k: int) -> npt.NDArray[np.int64]:
+        gids = [self._vocab[g] for g in set(_bigrams(norm)) if g in self._vocab]
+        if not gids:
+            return np.empty(0, dtype=np.int64)
+        keep = [g for g in gids if self._df[g] <= self._max_df] or gids
+        ptr = self._post_ptr
+        parts = [self._post_docs[ptr[g] : ptr[g + 1]] for g in keep]
+        docs = np.concatenate(parts)
+        weights = np.repeat(self._idf2[keep], [len(p) for p in parts])
+        acc = self._acc
+        np.add.at(acc, docs, weights)
+        # Distinct touched records without a sort: every posting writes its position into `owner`, the
+        # last write for a record wins, and exactly one posting per record reads its own position back.
+        pos = np.arange(len(docs))
+        owner = self._owner
+        owner[docs] = pos
+        touched = docs[owner[docs] == pos]
+        scores = acc[touched] * self._inv_norm[touched]
+        acc[docs] = 0.0  # reset only what was touched: the accumulator is reused by the next query
+        top = np.argpartition(-scores, k - 1)[:k] if len(touched) > k else np.arange(len(touched))
+        top = top[np.argsort(-scores[top], kind="stable")]
+        out: npt.NDArray[np.int64] = touched[top].astype(np.int64)
+        return out
+
+    # --- scoring ---------------------------------------------------------------------------------
+
+    @staticmethod
+    def _similarity(qn: str, cn: str) -> float:
+        if not cn:
+            # A library text that is only numbers after its admin prefix ("石岩街道3区40号"): the numbers
+            # decide; a query that names something the record does not costs a little.
+            return 1.0 if not qn else 0.6
+        if not qn:
+            return 0.5
+        ratio = Indel.normalized_similarity(qn, cn)
+        # Share of the candidate's name the query covers in order (LCS / len), damped when the query
+        # has much else besides; catches "龙丽园北" for "龙丽园北座" and a dropped estate prefix.
+        lcs = (len(qn) + len(cn) - Indel.distance(qn, cn)) / 2
+        cover = 0.9 * lcs / len(cn) * min(1.0, lcs / len(qn) + 0.35)
+        return max(ratio, cover)
+
+    def _name_similarity(self, q: _Parsed, c: _Parsed) -> float:
+        best = 0.0
+        for qn in (q.name, q.alt_name):
+            if qn is None:
+                continue
+            best = max(best, self._similarity(qn, c.name))
+            if c.alt_name is not None and best < 1.0:
+                best = max(best, ROAD_OMITTED * self._similarity(qn, c.alt_name))
+        return best
+
+    @staticmethod
+    def _find(kind: str, v: str, q: _Parsed, c: _Parsed) -> tuple[str, str | None, float]:
+        """How the query stands on the candidate's component (kind, v): agree | near | conflict | missing,
+        the query value it was compared with, and the factor it costs."""
+        same = q.by_kind.get(kind)
+        if (
+            same is None
+            and kind in ("building", "block")
+            and not c.by_kind.get("block" if kind == "building" else "building")
+        ):
+            # "A栋" for "A座" (or the other way round) when each side writes only one of them.
+            same = q.by_kind.get("block" if kind == "building" else "building")
+        if same is not None:
+            if v in same:
+                # The last value of a kind is the one meant; earlier ones are a list ("9栋、11栋11栋").
+                if kind == "bare" or v == same[-1] or same[-1] in c.by_kind.get(kind, ()):
+                    return "agree", v, 1.0
+                return "agree", v, LISTED
+            for qv in same:
+                # "B180栋" for "B区180栋": the query glued the zone letter to the building number.
+                head = qv[: -len(v)]
+                if qv.endswith(v) and head.isalpha() and any(head in vs for vs in c.by_kind.values()):
+                    return "agree", qv, 1.0
+        for qv in q.by_kind.get("bare", ()):
+            if qv == v:
+                return "agree", qv, 1.0
+            if "-" in qv:
+                parts = qv.split("-")
+                # 10-601 / A-5E: the first part is the building (or the house number), the rest the room.
+                if kind in ("building", "block", "number") and parts[0] == v:
+                    return "agree", qv, 1.0
+                if kind == "unit" and len(parts) >= 3 and parts[1] == v:
+                    return "agree", qv, 1.0  # 41-1-6D: building 41, unit 1, flat 6D
+                if kind == "bare" and v in parts:
+                    return "agree", qv, 1.0
+            if kind == "number" and qv.isdigit() and v.isdigit() and qv.startswith(v) and qv[len(v)] != "0":
+                # joined house number + room: 15103 = 15号 103 (see normalize.split_joined_number)
+                rest = len(qv) - len(v)
+                if rest == 3:
+                    return "agree", qv, JOINED_3
+                if rest == 4:
+                    return "agree", qv, JOINED_4
+            if (
+                kind in ("building", "block")
+                and v.isdigit()
+                and qv.startswith(v)
+                and qv[len(v) : len(v) + 1].isalpha()
+            ):
+                return "agree", qv, JOINED_4  # "9A0402": building 9, then the flat
+        if kind == "bare":
+            for vs in q.by_kind.values():
+                if v in vs:
+                    return "agree", v, 1.0
+        if same is None or kind == "bare":
+            for other in _CROSS.get(kind, ()):
+                if v in q.by_kind.get(other, ()) and other not in c.by_kind:
+                    return "agree", v, CROSS_KIND
+            return "missing", None, UNTYPED_MISSING if kind == "bare" else MISSING
+        # The query has values of this kind; the candidate's other values of the kind may account for
+        # them ("兴业路2022号马鞍山小区31号" for "马鞍山小区31号"): then this one is only missing.
+        mine = c.by_kind.get(kind, ())
+        unexplained = [qv for qv in same if qv not in mine]
+        if not unexplained:
+            return "missing", None, MISSING
+        for qv in unexplained:
+            if len(qv) >= 2 and len(v) >= 2 and (v.endswith(qv) or qv.endswith(v)):
+                return "near", qv, NEAR
+        return "conflict", unexplained[0], CONFLICT
+
+    def _score(self, q: _Parsed, c: _Parsed) -> tuple[float, int, str, str]:
+        factor = 1.0
+        agreed = 0
+        reasons: list[str] = []
+        agreed_levels: set[str] = set()
+        conflict_levels: set[str] = set()
+        used: set[tuple[str, str]] = set()
+        for kind, v in c.tokens:
+            status, qv, f = self._find(kind, v, q, c)
+            factor *= f
+            label = _LABEL.get(kind, kind)
+            if status == "agree":
+                agreed += 1
+                if qv is not None:
+                    used.add(("", qv))
+                reasons.append(f"{label} {v} =")
+                if kind in _LEVEL_OF_KIND:
+                    agreed_levels.add(_LEVEL_OF_KIND[kind])
+            elif status == "near":
+                reasons.append(f"{label} {qv} ≈ {v}")
+            elif status == "conflict":
+                reasons.append(f"{label} {qv} ≠ {v}")
+                conflict_levels.add(_LEVEL_OF_KIND.get(kind, "number"))
+            else:
+                reasons.append(f"{label} {v} not in query")
+        c_kinds = c.by_kind.keys()
+        for kind, vs in q.by_kind.items():
+            if kind in _FINE_KINDS or kind in c_kinds or all(("", x) in used for x in vs):
+                continue
+            if (
+                kind in ("building", "block")
+                and ("building" in c_kinds or "block" in c_kinds)
+                and not ("building" in q.by_kind and "block" in q.by_kind)
+            ):
+                continue
+            factor *= EXTRA_COARSE
+            reasons.append(f"{_LABEL.get(kind, kind)} {vs[0]} only in query")
+        name_sim = self._name_similarity(q, c)
+        admin_ok: list[str] = []
+        for label, qa, ca in (
+            ("district", q.district, c.district),
+            ("street", q.street, c.street),
+            ("community", q.community, c.community),
+        ):
+            if qa and ca:
+                if qa == ca:
+                    admin_ok.append(label)
+                else:
+                    factor *= ADMIN_CONFLICT
+                    reasons.append(f"{label} {qa} ≠ {ca}")
+            elif qa:
+                factor *= ADMIN_MISSING
+        score = max(0.0, min(1.0, name_sim * factor))
+        # Level: the finest agreed number level with no conflict at it or at a coarser number level (a
+        # different building of the right house number agrees at "number", not at "room").
+        level = "none"
+        name_ok = name_sim >= 0.75
+        numeric = ("room", "building", "number")
+        if name_ok:
+            for i, lv in enumerate(numeric):
+                if lv in agreed_levels and not conflict_levels.intersection(numeric[i:]):
+                    level = lv
+                    break
+            if level == "none":
+                level = "road" if c.road is not None and c.road in q.norm else "estate"
+        elif "community" in admin_ok:
+            level = "community"
+        elif "street" in admin_ok:
+            level = "street"
+        if c.road and name_ok:
+            reasons.insert(0, f"road {c.road} =" if c.road in q.norm else f"road {c.road} not in query")
+        reasons.insert(0, f"name {name_sim:.2f}")
+        if admin_ok:
+            reasons.append(" ".join(admin_ok) + " =")
+        return score, agreed, level, "; ".join(reasons)
+
+    # --- public ----------------------------------------------------------------------------------
+
+    def match(self, text: str, k: int = 5) -> list[Candidate]:
+        """The best `k` standard addresses for `text`, best first (empty when nothing shares a bigram)."""
+        norm = normalize(text)
+        if not norm:
+            return []
+        q = self._parse(norm)
+        scored: list[tuple[float, int, int, str, str]] = []
+        for i in self._candidates(norm, TOP_K).tolist():
+            s, agreed, level, reason = self._score(q, self._parsed[i])
+            scored.append((s, agreed, i, level, reason))
+        # Equal scores: more components agreed first, then the closer whole text (it keeps what the
+        # comparison set aside: "004号" against "4号", an admin name written the same way).
+        scored.sort(key=lambda t: (-t[0], -t[1], -Indel.normalized_similarity(norm, self._parsed[t[2]].norm)))
+        out: list[Candidate] = []
+        for s, _, i, level, reason in scored[:k]:
+            r = self.records[i]
+            out.append(Candidate(r.code, r.text, round(s, 4), level, reason))
+        return out
+
+    def best(self, text: str) -> Candidate | None:
+        found = self.match(text, k=1)
+        return found[0] if found else None
