@@ -476,6 +476,45 @@ def address_parse(
     )
 
 
+class MatchEngine(StrEnum):
+    local = "local"
+    dask = "dask"
+
+
+@address_app.command("match")
+def address_match(
+    source: Annotated[Path, typer.Argument(help="CSV, XLSX or one address per line")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="CSV: the input columns plus the match")],
+    column: Annotated[str | None, typer.Option(help="The column holding the address text")] = None,
+    fmt: Annotated[AddressFormat | None, typer.Option("--format", help="Default: from the file name")] = None,
+    workers: Annotated[int, typer.Option(help="Worker processes (default: all cores)")] = 0,
+    engine: Annotated[
+        MatchEngine, typer.Option(help="local processes, or a Dask cluster")
+    ] = MatchEngine.local,
+    scheduler: Annotated[str | None, typer.Option(help="Dask scheduler address, tcp://HOST:PORT")] = None,
+) -> None:
+    """Match every row to the standard address library; every input row comes out, with its reason."""
+    from gridgov.address.batch import match_file
+
+    with clear_errors(), _session() as session, _progress() as progress:
+        task = progress.add_task(f"matching {source.name}", total=None)
+        summary = match_file(
+            session,
+            source,
+            output,
+            column=column,
+            fmt=fmt.value if fmt else None,
+            workers=workers or (os.cpu_count() or 1),
+            engine=engine.value,
+            scheduler=scheduler,
+            progress=lambda done, total: progress.update(task, completed=done, total=total),
+        )
+    console.print(
+        f"{summary['rows']} rows: {summary['accept']} matched, {summary['review']} to verify, "
+        f"{summary['reject']} unmatched, {summary['error']} unreadable → {output}"
+    )
+
+
 # ------------------------------------------------------------------------------------------------ keys
 
 

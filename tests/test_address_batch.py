@@ -1,0 +1,113 @@
+"""Batch matching: every row comes out, worker processes and a Dask cluster give the same output."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine
+
+from gridgov.address.batch import OUTPUT_COLUMNS, match_file
+from gridgov.address.service import import_file
+from gridgov.core.db import session_factory
+from gridgov.core.errors import InvalidInput
+
+LIBRARY = [
+    "宝安区107国道旁北方骏亿工业区3栋",
+    "宝安区107国道旁北方骏亿工业区4栋",
+    "宝安区凤凰山大道98号凤凰御林山景1单元",
+    "宝安区凤凰山大道98号凤凰御林山景2单元",
+    "南山区粤海街道科苑路15号科兴科学园B栋",
+    "南山区粤海街道科苑路15号科兴科学园A栋",
+    "福田区华强北路1号",
+]
+
+
+@pytest.fixture
+def library_engine(empty_engine_factory: Callable[[str], Engine], tmp_path: Path) -> Engine:
+    engine = empty_engine_factory("sqlite")
+    source = tmp_path / "library.txt"
+    source.write_text("\n".join(LIBRARY), encoding="utf-8")
+    with session_factory(engine)() as session:
+        import_file(session, source, fmt="lines")
+        session.commit()
+    return engine
+
+
+def queries(tmp_path: Path) -> Path:
+    path = tmp_path / "queries.csv"
+    path.write_text(
+        "id,地址\n"
+        "1,107国道旁北方骏亿工业区3栋A404\n"
+        "2,凤凰山大道98号凤凰御林山景二单元26G\n"
+        "3,科苑路15号科兴科学园B座1201\n"
+        "4,\n"
+        "5," + "长" * 300 + "\n"
+        "6,完全不相干的文字\n"
+        '7,"华强北路1号\n',  # unterminated quote: a row-level error, not a crash
+        encoding="utf-8",
+    )
+    return path
+
+
+def read(path: Path) -> list[dict[str, str]]:
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_every_row_comes_out_with_its_match_or_reason(library_engine: Engine, tmp_path: Path) -> None:
+    out = tmp_path / "out.csv"
+    with session_factory(library_engine)() as session:
+        summary = match_file(session, queries(tmp_path), out, column="地址")
+    rows = read(out)
+    # Seven rows in, seven out; the broken one carries its line number (its columns could not be read).
+    assert [r["id"] for r in rows] == ["1", "2", "3", "4", "5", "6", ""]
+    assert set(OUTPUT_COLUMNS) <= set(rows[0])
+    assert rows[0]["std_address"] == "宝安区107国道旁北方骏亿工业区3栋" and rows[0]["decision"] == "accept"
+    assert rows[1]["std_address"] == "宝安区凤凰山大道98号凤凰御林山景2单元"
+    assert rows[2]["std_address"].endswith("科兴科学园B栋")
+    assert rows[3]["reason"] == "empty address" and rows[3]["level"] == "none"
+    assert "longer than" in rows[4]["reason"]
+    assert rows[5]["decision"] in ("reject", "review")
+    assert rows[6]["reason"].startswith("line 8: broken CSV") and rows[6]["decision"] == "error"
+    assert summary["rows"] == 7 == sum(summary[k] for k in ("accept", "review", "reject", "error"))
+
+
+def test_worker_processes_and_dask_give_the_same_output(library_engine: Engine, tmp_path: Path) -> None:
+    from distributed import LocalCluster
+
+    source = queries(tmp_path)
+    outputs = []
+    with session_factory(library_engine)() as session:
+        for name, kwargs in (("one", {"workers": 1}), ("two", {"workers": 2})):
+            match_file(session, source, tmp_path / f"{name}.csv", column="地址", **kwargs)  # type: ignore[arg-type]
+            outputs.append((tmp_path / f"{name}.csv").read_bytes())
+        with LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None
+        ) as cluster:
+            match_file(
+                session,
+                source,
+                tmp_path / "dask.csv",
+                column="地址",
+                engine="dask",
+                scheduler=cluster.scheduler_address,
+            )
+        outputs.append((tmp_path / "dask.csv").read_bytes())
+    assert outputs[0] == outputs[1] == outputs[2]
+
+
+def test_bad_requests_are_refused_clearly(library_engine: Engine, tmp_path: Path) -> None:
+    with session_factory(library_engine)() as session:
+        with pytest.raises(InvalidInput, match="has: id, 地址"):
+            match_file(session, queries(tmp_path), tmp_path / "x.csv", column="address")
+        with pytest.raises(InvalidInput, match="scheduler"):
+            match_file(session, queries(tmp_path), tmp_path / "x.csv", column="地址", engine="dask")
+
+
+def test_an_empty_library_is_refused(empty_engine_factory: Callable[[str], Engine], tmp_path: Path) -> None:
+    engine = empty_engine_factory("sqlite")
+    with session_factory(engine)() as session, pytest.raises(InvalidInput, match="library is empty"):
+        match_file(session, queries(tmp_path), tmp_path / "x.csv", column="地址")
