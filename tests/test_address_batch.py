@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
 from gridgov.address.batch import OUTPUT_COLUMNS, match_file
@@ -111,3 +112,32 @@ def test_an_empty_library_is_refused(empty_engine_factory: Callable[[str], Engin
     engine = empty_engine_factory("sqlite")
     with session_factory(engine)() as session, pytest.raises(InvalidInput, match="library is empty"):
         match_file(session, queries(tmp_path), tmp_path / "x.csv", column="地址")
+
+
+def test_match_api_answers_in_scope_and_refuses_oversized_requests(
+    client_for: Callable[[str], TestClient], engine: Engine
+) -> None:
+    from sqlalchemy import select
+
+    from gridgov.address.models import StdAddress
+
+    with session_factory(engine)() as session:
+        yuehai = session.scalars(
+            select(StdAddress).where(StdAddress.street_code == "440305007000", StdAddress.level == "building")
+        ).first()
+        nantou = session.scalars(
+            select(StdAddress).where(StdAddress.street_code == "440305001000", StdAddress.level == "building")
+        ).first()
+    assert yuehai is not None and nantou is not None
+    messy = yuehai.text.replace("深圳市南山区", "")
+    answer = client_for("street_operator").post("/api/addresses/match", json={"texts": [messy, nantou.text]})
+    assert answer.status_code == 200
+    inside, outside = answer.json()
+    assert inside["std_code"] == yuehai.code and inside["decision"] == "accept"
+    assert outside["std_code"] == "" and "outside your area scope" in outside["reason"]
+    admin = client_for("admin")
+    assert (
+        admin.post("/api/addresses/match", json={"texts": [nantou.text]}).json()[0]["std_code"] == nantou.code
+    )
+    assert admin.post("/api/addresses/match", json={"texts": []}).status_code == 422
+    assert admin.post("/api/addresses/match", json={"texts": ["南山区"] * 10_001}).status_code == 422

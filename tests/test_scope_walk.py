@@ -74,6 +74,7 @@ class World:
                 g.code: (g.centroid_lon, g.centroid_lat) for g in session.scalars(select(Grid))
             }
             self.users = {u.username: u.id for u in session.scalars(select(UserAccount))}
+            self.address_texts = {a.code: a.text for a in session.scalars(select(StdAddress))}
             self.addresses = [
                 (a.code, a.grid_code or a.community_code)
                 for a in session.scalars(select(StdAddress).order_by(StdAddress.code))
@@ -208,6 +209,22 @@ def test_every_route_refuses_objects_outside_the_callers_scope(
                 assert found, f"{role} found no address in its own scope"
             leaked = [a["code"] for a in found if not scope.covers(a["grid_code"] or a["community_code"])]
             assert not leaked, f"{role} {method} {route.path} lists addresses outside its scope: {leaked[:3]}"
+        elif kind == "address:match":
+            outside, inside_code = world.address_codes(scope)
+            # District scopes have no address outside them: knock with the first few addresses anyway.
+            texts = [world.address_texts[c] for c in outside if c in world.address_texts] or [
+                text for _, text in zip(range(3), world.address_texts.values(), strict=False)
+            ]
+            response = client.request(method, route.path, json={"texts": texts})
+            assert response.status_code == 200, f"{role} {method} {route.path}: {response.text[:200]}"
+            leaked = [
+                r["std_code"]
+                for r in response.json()
+                if r["std_code"] and not scope.covers(r["grid_code"] or r["community_code"])
+            ]
+            assert not leaked, (
+                f"{role} {method} {route.path} matched addresses outside its scope: {leaked[:3]}"
+            )
         elif kind == "area:list":
             params = {"q": "社区", "limit": 100} if "{" not in route.path and "search" in route.path else {}
             response = client.request(method, route.path, params=params)

@@ -230,3 +230,51 @@ def match_file(
         "library": len(library.records),
         "output": str(output),
     }
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Matching for the API: one library per database, rebuilt when the library changes.
+
+_library_lock = threading.Lock()
+_library_cache: dict[str, tuple[tuple[int, int], Library]] = {}
+MAX_API_TEXTS = 10_000
+
+
+def cached_library(session: Session) -> Library:
+    from sqlalchemy import func
+
+    version = session.execute(select(func.count(), func.coalesce(func.max(StdAddress.id), 0))).one()
+    key = str(session.get_bind().engine.url)
+    with _library_lock:
+        cached = _library_cache.get(key)
+        if cached is None or cached[0] != (version[0], version[1]):
+            cached = ((version[0], version[1]), load_library(session))
+            _library_cache[key] = cached
+        return cached[1]
+
+
+def match_for_api(
+    session: Session, texts: Sequence[str], *, covers: Callable[[str | None], bool]
+) -> list[dict[str, Any]]:
+    """Match up to 10,000 texts; a match outside the caller's scope is reported as such, without its code."""
+    if not texts:
+        raise InvalidInput("Send at least one address text")
+    if len(texts) > MAX_API_TEXTS:
+        raise InvalidInput(
+            f"At most {MAX_API_TEXTS} addresses per request; use `gridgov address match` for more"
+        )
+    library = cached_library(session)
+    results = []
+    for text, values in zip(texts, match_texts(library, list(texts)), strict=True):
+        result: dict[str, Any] = dict(zip(OUTPUT_COLUMNS, values, strict=True))
+        area = result["grid_code"] or result["community_code"] or result["street_code"] or None
+        if result["std_code"] and not covers(area):
+            result = {
+                **dict.fromkeys(OUTPUT_COLUMNS, ""),
+                "level": "none",
+                "decision": "reject",
+                "reason": "the matching standard address lies outside your area scope",
+            }
+        result["score"] = float(result["score"]) if result["score"] else 0.0
+        results.append({"text": text, **result})
+    return results

@@ -398,8 +398,11 @@ def _area_of(address: StdAddress) -> str | None:
 
 
 def in_scope(scope: AreaScope, address: StdAddress) -> bool:
+    return in_scope_area(scope, _area_of(address))
+
+
+def in_scope_area(scope: AreaScope, area: str | None) -> bool:
     """An address with no known area (a line from another district) is visible to district scopes only."""
-    area = _area_of(address)
     if area is None:
         return scope.level is ScopeLevel.district
     return scope.covers(area)
