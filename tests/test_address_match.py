@@ -119,6 +119,81 @@ def test_components_given_with_the_record_count() -> None:
     assert _best(m, "海印长城11栋14C") == "X2"
 
 
+def test_a_building_list_means_the_building_after_it() -> None:
+    # "A、B栋B栋" is building B of the A/B complex; the normaliser alone folds it to "A、B栋".
+    m = Matcher(
+        [
+            StdRecord(code="AB", text="福田区莲花街道香梅路2008号天明居A、B栋"),
+            StdRecord(code="B", text="福田区莲花街道香梅路2008号天明居B栋"),
+            StdRecord(code="L", text="福田区景田南四街30号天健茗苑A栋、B栋B栋"),
+            StdRecord(code="LA", text="福田区景田南四街30号天健茗苑A栋、B栋A栋"),
+            StdRecord(code="1", text="龙华区大浪南路24号新城市花园1栋"),
+            StdRecord(code="2", text="龙华区大浪南路24号新城市花园2栋"),
+        ]
+    )
+    assert _best(m, "福田区莲花街道香梅路2008号天明居A、B栋B栋1703") == "B"
+    assert _best(m, "景田南四街30号天健茗苑A栋、B栋B栋13F") == "L"
+    assert _best(m, "大浪南路新城市花园1、2栋2栋B401") == "2"
+
+
+def test_a_unit_in_chinese_after_a_number_is_read_glued() -> None:
+    # "1一单元": building 1, unit 1; a library that converts numerals writes "11单元".
+    m = Matcher(
+        [
+            StdRecord(code="11", text="宝安区石岩街道料坑西门工业区3号楼房11单元"),
+            StdRecord(code="12", text="宝安区石岩街道料坑西门工业区3号楼房12单元"),
+            StdRecord(code="N", text="盐田区盐田街道东海道183-2号"),
+            StdRecord(code="U", text="盐田区盐田街道东海道183-21单元"),
+        ]
+    )
+    assert _best(m, "宝安区石岩街道料坑西门工业区3号楼房1一单元102") == "11"
+    assert _best(m, "盐田区东海道183-2一单元402") == "U"
+
+
+def test_a_community_inside_the_text_is_learned() -> None:
+    m = Matcher(
+        [
+            StdRecord(code="40", text="宝安区新安街道46区海富社区怡华新村40号"),
+            StdRecord(code="C", text="宝安区新安街道46区怡华新村C栋"),
+        ]
+    )
+    assert _best(m, "46区怡华新村40号206") == "40"
+
+
+def test_estate_words_weigh_less_than_a_unit() -> None:
+    m = Matcher(
+        [
+            StdRecord(code="U", text="南山区桃源街道龙珠七路43号俊峰丽舍花园5栋3单元"),
+            StdRecord(code="B", text="南山区桃源街道龙珠七路43号俊峰丽舍5栋"),
+        ]
+    )
+    assert _best(m, "南山区俊峰丽舍5栋3单元10A") == "U"
+    assert _best(m, "南山区龙珠七路043号俊峰丽舍5栋3单元15B") == "U"
+
+
+def test_a_near_number_costs_more_than_a_looser_name() -> None:
+    m = Matcher(
+        [
+            StdRecord(code="Y", text="罗湖区东门街道东园坊24号"),
+            StdRecord(code="R", text="罗湖区东门街道东门中路2124号"),
+        ]
+    )
+    assert _best(m, "罗湖区东门中路东园坊24号") == "Y"
+
+
+def test_bench_counts_another_record_of_the_same_place() -> None:
+    bench = _bench()
+    same = bench.same_place
+    assert same(
+        normalize("宝安区沙井街道帝堂路蓝天科技园5号楼"),
+        normalize("宝安区沙井街道沙二社区帝堂路蓝天科技园5栋"),
+    )
+    assert not same(
+        normalize("宝安区沙井街道沙一社区帝堂路1栋"), normalize("宝安区沙井街道沙二社区帝堂路1栋")
+    )
+    assert not same(normalize("宝安区沙井街道帝堂路1栋"), normalize("宝安区沙井街道沙二社区帝堂路2栋"))
+
+
 def test_scores_are_between_zero_and_one(matcher: Matcher) -> None:
     for query in ("向南路", "南粤山庄99栋", "科兴科学园3栋A座", "36区", "9栋"):
         for c in matcher.match(query, k=10):

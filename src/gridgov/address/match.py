@@ -16,12 +16,15 @@ Two stages, both on `normalize`d text (the library and the queries meet in one f
    ``score = name_similarity × Π(number factors) × admin factor``
 
    - *name similarity*: rapidfuzz ratio of the two names, or the share of the candidate name the query
-     covers when that is higher (people drop the road: "南景豪庭A栋" for "布沙路162号南景豪庭A栋");
+     covers when that is higher (people drop the road: "南景豪庭A栋" for "布沙路162号南景豪庭A栋"), or
+     of the two names without their generic estate words (花园, 小区, 大厦, 家园, 名苑, 苑, 公寓) at
+     `ESTATE_SUFFIX`: "俊峰丽舍" is "俊峰丽舍花园";
    - *numbers*: every number of the candidate is looked up in the query. Agree → 1. A number of the
      same kind with another value ("3栋" against "5栋") → `CONFLICT` (0.45): siblings of the right
      place must lose to it whatever their names. A value that ends the same way ("188号" for "10188号")
-     → `NEAR`. Not mentioned by the query → `MISSING` (0.97: neutral in spirit, but when the library
-     holds both "X花园" and its "X花园3栋" the coarser one wins for a query that names no building).
+     → `NEAR` (0.80: weaker evidence than a name that is 15% looser). Not mentioned by the query →
+     `MISSING` (0.97: neutral in spirit, but when the library holds both "X花园" and its "X花园3栋"
+     the coarser one wins for a query that names no building).
      A building/number/unit the query names but the candidate lacks → `EXTRA_COARSE` (0.90, so the
      candidate that has it wins); a room, floor or bare number the candidate lacks → 1 (standard
      addresses often stop at the building; the query's room is finer detail, not disagreement);
@@ -30,7 +33,10 @@ Two stages, both on `normalize`d text (the library and the queries meet in one f
 
 Shorthands are read on the query side only: "10-601" / "10#601" (building 10, room 601), "A-5E" (block A),
 joined house number + room ("15103" = 15号 room 103, checked against the candidate's number), "B180栋"
-for "B区180栋", "A栋" for "A座" when the query names no 座.
+for "B区180栋", "A栋" for "A座" when the query names no 座, "1一单元" (building 1, unit 1) also as the glued
+"11单元" that libraries converting numerals write. On both sides, a building list followed by the building
+meant ("天明居A、B栋B栋1703") is read as that building, on the raw text (the normaliser folds the repeat),
+and a community named inside the body ("46区海富社区怡华新村") is learned as well as one at the start.
 
 `level` is the finest level at which query and candidate agree: room, building, number, road, estate,
 community, street, none. `reason` lists what agreed and what differed ("road 科苑路 =; number 15 =;
@@ -40,6 +46,7 @@ building 3 ≠ 5").
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Final
@@ -62,7 +69,7 @@ __all__ = [
 ]
 
 #: A best candidate at or above this score is accepted without a human look. Chosen on the Shenzhen
-#: pairs with siblings (bench/match_accuracy.py): 96.9% of the queries land here, 99.2% of them right.
+#: pairs with siblings (bench/match_accuracy.py): 97.0% of the queries land here, 99.5% of them right.
 #: A correct candidate whose numbers are all found in the query and whose name ratio is ≥ ~0.85 lands
 #: here; any number conflict (× 0.45) drops a candidate below it.
 AUTO_ACCEPT: Final = 0.80
@@ -80,7 +87,7 @@ MAX_DF_SHARE: Final = 0.10
 LEVELS: Final = ("room", "building", "number", "road", "estate", "community", "street", "none")
 
 CONFLICT: Final = 0.45
-NEAR: Final = 0.85
+NEAR: Final = 0.80
 MISSING: Final = 0.97
 UNTYPED_MISSING: Final = 0.90
 EXTRA_COARSE: Final = 0.90
@@ -93,6 +100,8 @@ ADMIN_MISSING: Final = 0.99
 ROAD_OMITTED: Final = 0.97
 #: Agreements read through a shorthand are a whisker weaker than written ones, so that an exact
 #: "2204号" beats "2号" + room 204 for "2204".
+#: The names agree once their generic estate words are set aside ("俊峰丽舍" for "俊峰丽舍花园").
+ESTATE_SUFFIX: Final = 0.98
 JOINED_3: Final = 0.99
 JOINED_4: Final = 0.98
 CROSS_KIND: Final = 0.98
@@ -175,6 +184,20 @@ _STREET_RE: Final = re.compile(r"^([\u4e00-\u9fff]{2,4}?)(?:街道办事处|街�
 # An admin name inside the body ("46区海富社区怡华新村", "西区南头街道商业街"): dropped from the name when
 # the library knows it.
 _INNER_ADMIN_RE: Final = re.compile(r"社区|街道")
+# A community named inside the body, after a numbered zone, a street or a house number ("46区海富社区怡华
+# 新村40号"): the hierarchy district → street → community is often written out of order.
+_BODY_COMMUNITY_RE: Final = re.compile(r"(?<=[区道号])([\u4e00-\u9fff]{2,3}?)社区")
+# A list of buildings followed by the one meant: "天明居A、B栋B栋1703" is building B of the A/B complex,
+# "新城市花园1、2栋2栋" building 2. Read on the raw text: the normaliser folds the repeat ("A、B栋").
+_LIST_RE: Final = re.compile(
+    r"(?<![0-9A-Z])((?:[0-9A-Z]{1,4}(?:栋|座|幢|号楼)?[、,/])+[0-9A-Z]{1,4}(栋|座|幢|号楼))([0-9A-Z]{1,4})\2"
+)
+# A number right before a unit written in Chinese ("3号楼房1一单元", "183-2一单元") is a building and its
+# unit; libraries that convert numerals write the two glued ("11单元", "183-21单元").
+_GLUED_UNIT_RE: Final = re.compile(r"(?<![0-9A-Z])([0-9A-Z]+(?:-[0-9]+)*)([一二三四五六七八九])单元")
+# Generic estate words: "俊峰丽舍花园" and "俊峰丽舍" are one estate, people drop or add the word. Only
+# after two characters of name, so "榕苑" keeps its 苑.
+_ESTATE_SUFFIX_RE: Final = re.compile(r"(?<=[\u4e00-\u9fff]{2})(?:花园|小区|大厦|家园|名苑|苑|公寓)")
 _COMMUNITY_RE: Final = re.compile(r"^([\u4e00-\u9fff]{2,5}?)(?:社区居委会|社区工作站|社区|居委会|居委)")
 
 
@@ -216,6 +239,9 @@ class _Parsed:
     tokens: list[tuple[str, str]]  # (kind, value) in text order
     by_kind: dict[str, list[str]] = field(default_factory=dict)
     road: str | None = None
+    # name and alt_name without their generic estate words (see `_ESTATE_SUFFIX_RE`)
+    core: str = ""
+    alt_core: str | None = None
 
 
 def _canon_value(v: str, typed: bool = False) -> str:
@@ -234,6 +260,18 @@ def decide(score: float) -> str:
     return "reject"
 
 
+def _read_list(text: str) -> str:
+    """`text` with a building list followed by the building meant reduced to that building ("A、B栋B栋1703"
+    → "B栋1703"); `text` itself when it has none."""
+    if "、" not in text and "," not in text and "，" not in text and "/" not in text:
+        return text
+    folded = unicodedata.normalize("NFKC", text).upper()
+    m = _LIST_RE.search(folded)
+    if m is None or m.group(3) not in re.findall(r"[0-9A-Z]+", m.group(1)):
+        return text
+    return folded[: m.start()] + m.group(3) + m.group(2) + folded[m.end() :]
+
+
 def _bigrams(s: str) -> list[str]:
     if len(s) < 2:
         return [s] if s else []
@@ -248,6 +286,11 @@ class Matcher:
         self._streets: set[str] = set()
         self._communities: set[str] = set()
         norms = [normalize(r.text) for r in self.records]
+        # Parsed from the text with its building lists read (see `_read_list`); the index keeps the text.
+        read = [
+            normalize(t) if (t := _read_list(r.text)) != r.text else n
+            for r, n in zip(self.records, norms, strict=True)
+        ]
         # Learn the street and community names from the library itself, so the query side can drop a bare
         # street name ("宝安区西乡鸣乐街") and so the matcher works for any Shenzhen district.
         for n in norms:
@@ -262,9 +305,11 @@ class Matcher:
             m = _COMMUNITY_RE.match(rest)
             if m:
                 self._communities.add(m.group(1))
+            if "社区" in rest:
+                self._communities.update(b.group(1) for b in _BODY_COMMUNITY_RE.finditer(rest))
         self._parsed: list[_Parsed] = [
             self._parse(n, self._add_components(r), is_library=True)
-            for n, r in zip(norms, self.records, strict=True)
+            for n, r in zip(read, self.records, strict=True)
         ]
         self._build_index(norms)
 
@@ -318,6 +363,13 @@ class Matcher:
                     if starts_road is None or starts_road.end() > width + 3:
                         bare_street = head
                     break
+        glued: list[str] = []
+        if "单元" in s:
+            m2 = _GLUED_UNIT_RE.search(s)
+            if m2:
+                digit = str(_CN_DIGIT.index(m2.group(2)))
+                s = s[: m2.start()] + m2.group(1) + digit + s[m2.start(2) + 1 :]
+                glued.append(digit)
         tokens: list[tuple[str, str]] = []
         pieces: list[str] = []
         pos = 0
@@ -343,17 +395,23 @@ class Matcher:
         name = self._drop_inner_admin("".join(pieces).replace("、", ""))
         alt = name[len(bare_street) :] if bare_street and name.startswith(bare_street) else None
         by_kind: dict[str, list[str]] = {}
+        if is_library and len(tokens) != len(set(tokens)):
+            tokens = list(dict.fromkeys(tokens))  # "A栋、A栋": a value written twice is one component
         for kind, v in tokens:
             by_kind.setdefault(kind, []).append(v)
         for kind, v in extra:
             if v not in by_kind.get(kind, ()):
                 by_kind.setdefault(kind, []).append(v)
                 tokens.append((kind, v))
+        if glued and not is_library and "unit" in by_kind:
+            by_kind["unit"] = glued + by_kind["unit"]  # the glued value last: it is the library's writing
         rm = _ROAD_RE.search(name)
         road = rm.group() if rm else None
         if road is not None and alt is None and is_library and len(name) > len(road):
             alt = name.replace(road, "", 1)
-        return _Parsed(norm, district, street, community, name, alt, tokens, by_kind, road)
+        core = _ESTATE_SUFFIX_RE.sub("", name)
+        alt_core = None if alt is None else _ESTATE_SUFFIX_RE.sub("", alt)
+        return _Parsed(norm, district, street, community, name, alt, tokens, by_kind, road, core, alt_core)
 
     def _drop_inner_admin(self, name: str) -> str:
         if "社区" not in name and "街道" not in name:
@@ -449,6 +507,10 @@ class Matcher:
             best = max(best, self._similarity(qn, c.name))
             if c.alt_name is not None and best < 1.0:
                 best = max(best, ROAD_OMITTED * self._similarity(qn, c.alt_name))
+        if best < 1.0 and (q.core != q.name or c.core != c.name):
+            best = max(best, ESTATE_SUFFIX * self._similarity(q.core, c.core))
+            if c.alt_core is not None and best < ESTATE_SUFFIX:
+                best = max(best, ESTATE_SUFFIX * ROAD_OMITTED * self._similarity(q.core, c.alt_core))
         return best
 
     @staticmethod
@@ -603,14 +665,17 @@ class Matcher:
         norm = normalize(text)
         if not norm:
             return []
-        q = self._parse(norm)
+        listed = _read_list(text)
+        q = self._parse(norm if listed == text else normalize(listed))
         scored: list[tuple[float, int, int, str, str]] = []
         for i in self._candidates(norm, TOP_K).tolist():
             s, agreed, level, reason = self._score(q, self._parsed[i])
             scored.append((s, agreed, i, level, reason))
         # Equal scores: more components agreed first, then the closer whole text (it keeps what the
         # comparison set aside: "004号" against "4号", an admin name written the same way).
-        scored.sort(key=lambda t: (-t[0], -t[1], -Indel.normalized_similarity(norm, self._parsed[t[2]].norm)))
+        scored.sort(
+            key=lambda t: (-t[0], -t[1], -Indel.normalized_similarity(q.norm, self._parsed[t[2]].norm))
+        )
         out: list[Candidate] = []
         for s, _, i, level, reason in scored[:k]:
             r = self.records[i]
