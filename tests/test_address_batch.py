@@ -125,7 +125,7 @@ def test_match_api_answers_in_scope_and_refuses_oversized_requests(
         yuehai = session.scalars(
             select(StdAddress).where(StdAddress.street_code == "440305007000", StdAddress.level == "building")
         ).first()
-        # A text the library holds once (the generator can give two estates' buildings the same text).
+        # A text the library holds once (a real library may repeat a text; then either record is right).
         unique_texts = select(StdAddress.text).group_by(StdAddress.text).having(func.count() == 1)
         nantou = session.scalars(
             select(StdAddress).where(

@@ -420,3 +420,15 @@ def test_chinese_numerals_and_messy_text_are_reproducible() -> None:
 def test_scale_is_validated(tmp_path: Path) -> None:
     with pytest.raises(ValueError):
         generate_world(tmp_path, scale=0, seed=1)
+
+
+def test_every_standard_address_text_names_one_place(world: tuple[Path, WorldSummary]) -> None:
+    import collections
+    import csv
+
+    out, _ = world
+    for name, key in (("standard_addresses.csv", "address"), ("dwellings.csv", "address")):
+        with (out / "addresses" / name).open(encoding="utf-8-sig", newline="") as handle:
+            texts = collections.Counter(row[key] for row in csv.DictReader(handle))
+        repeated = [text for text, count in texts.items() if count > 1]
+        assert not repeated, f"{name}: {repeated[:3]}"

@@ -468,6 +468,9 @@ def build_world(
 
     sites: list[Site] = []
     site_of_key: dict[tuple[int, str, str], int] = {}
+    # Lanes are numbered per village name across the district: a village next to two communities must not
+    # get the same "1排1号" twice (a standard address text names one place).
+    village_lanes: dict[str, int] = {}
     site_counter = np.zeros(len(communities), dtype=np.int64)
 
     def new_site(community: int, kind: str, name: str, source: str, **extra: object) -> int:
@@ -597,11 +600,13 @@ def build_world(
                 left -= size
                 s = sites[site]
                 s.lane_count += 1
+                village_lanes[s.name] = village_lanes.get(s.name, 0) + 1
+                lane_no = village_lanes[s.name]
                 if vcentre is not None and rng.random() < 0.5:
                     lon, lat = sampler.around(size, vcentre[0], vcentre[1], 120.0)
                 else:
                     lon, lat = sampler.around_anywhere(size, 60.0)
-                lane = textmess.chinese_number(s.lane_count) if s.lane_word != "排" else str(s.lane_count)
+                lane = textmess.chinese_number(lane_no) if s.lane_word != "排" else str(lane_no)
                 for i in range(size):
                     add(
                         g,
