@@ -370,3 +370,15 @@ def test_server_faults_answer_uniformly_without_internals(
         "error": {"code": "internal", "message": "Something went wrong on the server; it has been logged"}
     }
     assert "secret" not in response.text
+
+
+def test_malformed_token_requests_get_a_clear_422(anonymous_client: TestClient) -> None:
+    for kwargs in (
+        {"content": b"{not json", "headers": {"Content-Type": "application/json"}},
+        {"json": {"username": "someone"}},
+        {"json": [1, 2]},
+        {"data": {"username": "someone"}},
+    ):
+        response = anonymous_client.post("/api/auth/token", **kwargs)  # type: ignore[arg-type]
+        assert response.status_code == 422, kwargs
+        assert response.json()["error"]["code"] == "invalid_input"

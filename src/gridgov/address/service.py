@@ -20,6 +20,7 @@ from sqlalchemy import func, insert, or_, select
 from sqlalchemy.orm import Session
 
 from gridgov.address.models import StdAddress
+from gridgov.address.parse import GazetteerEntry
 from gridgov.areas.scope import AreaScope, ScopeLevel
 from gridgov.core import clock
 from gridgov.core.errors import Forbidden, InvalidInput, NotFound
@@ -450,12 +451,11 @@ def library_counts(session: Session) -> dict[str, int]:
 # Parsing
 
 
-def gazetteer_entries(session: Session) -> list[Any]:
+def gazetteer_entries(session: Session) -> list[GazetteerEntry]:
     """Names the parser should know, from our own areas and library: streets, communities, roads, estates."""
-    from gridgov.address.parse import GazetteerEntry
     from gridgov.areas.models import Community, District, Street
 
-    entries: list[Any] = []
+    entries: list[GazetteerEntry] = []
     district = session.scalars(select(District)).first()
     if district is not None:
         entries.append(GazetteerEntry(district.name, "district", district=district.code))

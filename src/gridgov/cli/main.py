@@ -5,17 +5,17 @@ from __future__ import annotations
 import csv
 import json
 import os
-import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from sqlalchemy.orm import Session
 
 from gridgov.core.errors import GridgovError
 
@@ -67,7 +67,7 @@ def clear_errors() -> Iterator[None]:
         raise typer.Exit(1) from exc
 
 
-def _session():  # type: ignore[no-untyped-def]
+def _session() -> AbstractContextManager[Session]:
     from gridgov.core.db import session_scope
 
     return session_scope()
@@ -141,7 +141,7 @@ def demo_generate(
     if scale <= 0:
         raise typer.BadParameter("scale must be greater than 0")
     with clear_errors(), _progress() as progress:
-        tasks: dict[str, int] = {}
+        tasks: dict[str, TaskID] = {}
 
         def report(stage: str, done: int, total: int) -> None:
             if stage not in tasks:
@@ -546,4 +546,4 @@ def main() -> None:  # pragma: no cover - console entry for `python -m gridgov.c
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    main()
