@@ -176,7 +176,14 @@ def test_home_page_speaks_chinese_first_and_english_on_request(zh_page: BrowserP
     assert page.get_attribute("html", "lang") == "zh-CN"
     assert page.inner_text("h1") == "南山区网格化社会治理"
     # The administrator also sees the audit trail in the navigation.
-    assert page.locator(".site-nav a").all_inner_texts() == ["首页", "网格地图", "审计日志", "API 文档"]
+    assert page.locator(".site-nav a").all_inner_texts() == [
+        "首页",
+        "网格地图",
+        "地址库",
+        "地址管理",
+        "审计日志",
+        "API 文档",
+    ]
     assert page.inner_text('[data-count="streets"]') == "8"
     assert page.inner_text('[data-count="communities"]') == "107"
     assert page.inner_text('[data-count="grids"]') == "1,610"

@@ -24,6 +24,8 @@ class Permission(StrEnum):
     data_export = "data.export"  # download lists; masked unless personal.reveal is held too
     audit_read = "audit.read"  # read the audit trail
     tokens_own = "tokens.own"  # create and revoke one's own API tokens
+    # create, edit, retire standard addresses and their names, inside one's own area scope only
+    address_manage = "address.manage"
 
 
 _EVERYONE = frozenset({Permission.areas_read, Permission.tokens_own})
@@ -31,9 +33,11 @@ _EVERYONE = frozenset({Permission.areas_read, Permission.tokens_own})
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.admin: frozenset(Permission),
     Role.district_operator: _EVERYONE
-    | {Permission.users_read, Permission.personal_reveal, Permission.data_export},
+    | {Permission.users_read, Permission.personal_reveal, Permission.data_export, Permission.address_manage},
+    # A street centre keeps the addresses of its own street (the scope rules refuse any outside it);
+    # communities and grid workers report address problems, they do not edit the library.
     Role.street_operator: _EVERYONE
-    | {Permission.users_read, Permission.personal_reveal, Permission.data_export},
+    | {Permission.users_read, Permission.personal_reveal, Permission.data_export, Permission.address_manage},
     Role.community_staff: _EVERYONE
     | {Permission.users_read, Permission.personal_reveal, Permission.data_export},
     Role.grid_worker: _EVERYONE,

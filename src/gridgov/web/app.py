@@ -162,6 +162,7 @@ def create_app(engine: Engine | None = None) -> FastAPI:
     from gridgov.accounts.api import router as accounts_api
     from gridgov.accounts.pages import router as accounts_pages
     from gridgov.address.api import router as address_api
+    from gridgov.address.pages import router as address_pages
     from gridgov.areas.api import router as areas_api
     from gridgov.areas.pages import router as areas_pages
     from gridgov.audit.api import router as audit_api
@@ -174,6 +175,7 @@ def create_app(engine: Engine | None = None) -> FastAPI:
     app.include_router(address_api)
     app.include_router(web_pages)
     app.include_router(areas_pages)
+    app.include_router(address_pages)
     app.include_router(audit_api)
     app.include_router(audit_pages)
     if STATIC_DIR.is_dir():
