@@ -14,11 +14,17 @@ Timed, per query, limit 20:
 
 - the index (`gridgov.address.typeahead`), district scope; a single-grid scope and a single-community
   scope (a random grid / community per query, so most queries have few hits in scope: the hard case);
-- the baseline, measured in the same run on a sample: the current ``service.search`` (``text LIKE
-  '%q%'`` on ``std_address``, scope clause, buildings first) on a SQLite file migrated by
-  ``gridgov.core.migrate.upgrade`` and filled with the same rows (executemany);
-- ``search_addresses`` on that database: version query + index + fetching the rows (what the route will
-  do once the lead plugs it in).
+- the baseline, measured in the same run on a sample: ``service.like_search`` (``text LIKE '%q%'`` on
+  ``std_address`` and the names, scope clause, buildings first — what the route did before the index)
+  on a SQLite file migrated by ``gridgov.core.migrate.upgrade`` and filled with the same rows
+  (executemany);
+- ``search_addresses`` on that database: version query + index + fetching the rows;
+- end to end through ``GET /api/addresses/search`` (FastAPI's TestClient on ``create_app`` over that
+  database, areas loaded): a district operator logged in through ``POST /api/auth/token`` and a grid
+  worker's token (one grid), every query; the app's startup builds the index in the background, so the
+  bench also reports how long that took and what a request answered meanwhile cost (the LIKE fallback);
+  then again right after an address is created through the API (served from the base index plus the
+  overlay of changed rows, no rebuild).
 
 It checks the index against a brute-force scan of the normalised texts on a sample, and prints build
 time, the index's array bytes and the process RSS it added. Target: p95 ≤ 50 ms.
@@ -36,6 +42,7 @@ import ctypes
 import gc
 import json
 import random
+import secrets
 import sqlite3
 import tempfile
 import time
@@ -49,14 +56,17 @@ from typing import TypeVar
 
 import numpy as np
 import psutil
+from sqlalchemy import Engine
 
 from gridgov.address.normalize import normalize
 from gridgov.address.typeahead import (
     TypeaheadIndex,
     TypeaheadRow,
     _numeral_tail,
+    library_version,
     load_typeahead,
     search_addresses,
+    wait_for_index,
 )
 
 R = TypeVar("R")
@@ -303,6 +313,96 @@ def build_sqlite(path: Path, buildings: list[Building], rows: list[TypeaheadRow]
     return url
 
 
+def busiest_grid(buildings: list[Building], dwellings: list[tuple[str, str, str]]) -> str:
+    """The grid holding the most addresses (a grid worker's scope with hits to find)."""
+    grid_of = {b.code: b.grid for b in buildings}
+    counts = Counter(b.grid for b in buildings if b.grid)
+    counts.update(grid_of[parent] for _, parent, _ in dwellings if grid_of.get(parent))
+    return counts.most_common(1)[0][0]
+
+
+def route_figures(engine: Engine, queries: list[tuple[str, str]], grid: str) -> dict[str, object]:
+    """``GET /api/addresses/search`` through FastAPI's TestClient: a district operator (logged in with a
+    password) and a grid worker (a token), every query; then again just after an address is created."""
+    from fastapi.testclient import TestClient
+    from sqlalchemy.orm import Session
+
+    from gridgov.accounts import service as accounts
+    from gridgov.accounts.permissions import Role
+    from gridgov.areas.scope import AreaScope, ScopeLevel
+    from gridgov.areas.service import load_nanshan_areas
+    from gridgov.web.app import create_app
+
+    password = secrets.token_urlsafe(18)
+    with Session(engine) as session:
+        load_nanshan_areas(session)
+        district_scope = AreaScope.of(ScopeLevel.district, ["440305000000"])
+        accounts.create_user(
+            session, accounts.NewUser("bench.district", password, Role.district_operator, district_scope)
+        )
+        worker = accounts.create_user(
+            session,
+            accounts.NewUser(
+                "bench.grid", password, Role.grid_worker, AreaScope.of(ScopeLevel.grids, [grid])
+            ),
+        )
+        grid_token = accounts.issue_token(session, worker, name="bench").token
+        session.commit()
+
+    def get(client: TestClient, token: str, q: str) -> int:
+        response = client.get(
+            "/api/addresses/search",
+            params={"q": q.strip()[:64], "limit": LIMIT},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        assert response.status_code == 200, response.text[:300]
+        return len(response.json())
+
+    figures: dict[str, object] = {}
+    started = time.perf_counter()
+    with TestClient(create_app(engine), base_url="https://testserver") as client:
+        startup_s = time.perf_counter() - started
+        login = client.post("/api/auth/token", json={"username": "bench.district", "password": password})
+        assert login.status_code == 200, login.text
+        district_token = login.json()["access_token"]
+        # While the index is built in the background, requests get the LIKE answer instead of waiting.
+        during_times, _ = time_calls([partial(get, client, district_token, q) for _, q in queries[:5]])
+        during_build = wait_for_index(engine, timeout=0) is False
+        wait_for_index(engine)
+        ready_s = time.perf_counter() - started
+        for _, q in queries[:20]:  # warm-up
+            get(client, district_token, q)
+        district_times, district_counts = time_calls(
+            [partial(get, client, district_token, q) for _, q in queries]
+        )
+        grid_times, grid_counts = time_calls([partial(get, client, grid_token, q) for _, q in queries])
+        # A change: served at once from the base index plus the overlay of changed rows (no rebuild).
+        headers = {"Authorization": f"Bearer {district_token}"}
+        created = client.post(
+            "/api/addresses",
+            json={"text": "深圳市南山区粤海街道基准测试路1号基准大厦", "grid_code": grid},
+            headers=headers,
+        )
+        assert created.status_code == 201, created.text
+        after_times, after_counts = time_calls([partial(get, client, district_token, q) for _, q in queries])
+        found_new = client.get("/api/addresses/search", params={"q": "基准测试路1号"}, headers=headers).json()
+    figures["route_startup_s"] = round(startup_s, 2)
+    figures["route_index_ready_after_s"] = round(ready_s, 1)
+    figures["route_requests_during_build_like_fallback"] = (
+        percentiles(during_times) if during_build else "build finished first"
+    )
+    figures["route_district_operator"] = percentiles(district_times)
+    figures["route_grid_worker"] = percentiles(grid_times)
+    figures["route_district_after_a_create"] = percentiles(after_times)
+    figures["route_created_address_found"] = (
+        bool(found_new) and found_new[0]["code"] == created.json()["code"]
+    )
+    figures["route_grid_queries_with_hits"] = sum(1 for n in grid_counts if n)
+    figures["route_district_queries_with_hits"] = sum(1 for n in district_counts if n)
+    figures["route_after_create_same_counts"] = district_counts == after_counts
+    return figures
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", type=float, default=1.0)
@@ -396,13 +496,13 @@ def main() -> None:
             load_s = time.perf_counter() - started
             baseline_times, baseline_hits = time_calls(
                 [
-                    partial(service.search, session, q.strip(), scope=WHOLE_DISTRICT, limit=LIMIT)
+                    partial(service.like_search, session, q.strip(), scope=WHOLE_DISTRICT, limit=LIMIT)
                     for _, q in sample
                 ]
             )
             baseline_grid_times, _ = time_calls(
                 [
-                    partial(service.search, session, q.strip(), scope=s, limit=LIMIT)
+                    partial(service.like_search, session, q.strip(), scope=s, limit=LIMIT)
                     for (_, q), s in zip(sample, grid_scopes[: len(sample)], strict=True)
                 ]
             )
@@ -414,19 +514,13 @@ def main() -> None:
                     mine = {h.code for h in index.search(q, 50)}
                     covered += len(codes & mine)
                     total += len(codes)
-            search_addresses(session, queries[0][1], visible=district)  # builds the cache from the database
+            version_times, _ = time_calls([partial(library_version, session) for _ in range(200)])
+        # The route, end to end (the app builds its own index at startup, in the background).
+        route = route_figures(engine, queries, busiest_grid(buildings, dwellings))
+        with Session(engine) as session:  # the index is built now: the service function alone
             e2e_times, _ = time_calls(
-                [partial(search_addresses, session, q, visible=district, max_age=0) for _, q in queries[:100]]
+                [partial(search_addresses, session, q, visible=district) for _, q in queries]
             )
-            e2e_cached_times, _ = time_calls(
-                [partial(search_addresses, session, q, visible=district, max_age=5.0) for _, q in queries]
-            )
-            started = time.perf_counter()
-            from gridgov.address.typeahead import typeahead_version
-
-            for _ in range(20):
-                typeahead_version(session)
-            version_ms = (time.perf_counter() - started) / 20 * 1000
         engine.dispose()
 
     district_p = percentiles(district_times)
@@ -445,8 +539,8 @@ def main() -> None:
         "grid_scope": percentiles(grid_times),
         "community_scope": percentiles(community_times),
         "search_addresses_sqlite_version_every_call": percentiles(e2e_times),
-        "search_addresses_sqlite_version_every_5s": percentiles(e2e_cached_times),
-        "version_query_ms": round(version_ms, 2),
+        "library_version_query": percentiles(version_times),
+        **route,
         "baseline_like_district": baseline_p,
         "baseline_like_grid_scope": percentiles(baseline_grid_times),
         "baseline_sample": len(sample),
@@ -462,7 +556,13 @@ def main() -> None:
         "brute_force_agreement": f"{agree}/{len(check)}",
         "baseline_hits_found_by_index": f"{covered}/{total}",
         "target_p95_ms": TARGET_P95_MS,
-        "target_met": max(district_p["p95_ms"], percentiles(grid_times)["p95_ms"]) <= TARGET_P95_MS,
+        "target_met": max(
+            district_p["p95_ms"],
+            percentiles(grid_times)["p95_ms"],
+            route["route_district_operator"]["p95_ms"],  # type: ignore[index]
+            route["route_grid_worker"]["p95_ms"],  # type: ignore[index]
+        )
+        <= TARGET_P95_MS,
     }
     if args.json:
         print(json.dumps(figures, ensure_ascii=False))

@@ -8,6 +8,7 @@ names no other test uses, and never changes the imported library.
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -297,3 +298,41 @@ def test_service_rules_directly(session: Session, engine: Engine) -> None:
     assert all(h.actor_name == "tester" for h in history)
     revisions = session.scalars(select(StdAddress.revision).where(StdAddress.id == address.id)).one()
     assert revisions == service.library_version(session)[2]  # the newest change holds the highest number
+
+
+def test_every_kind_of_change_changes_the_library_version(
+    session: Session, engine: Engine, tmp_path: Path
+) -> None:
+    """The type-ahead index and the matcher trust `library_version`: each change must move it."""
+    grid = grid_in(engine, YUEHAI, 13)
+    editor = service.Editor(name="tester", scope=WHOLE_DISTRICT)
+    seen = [service.library_version(session)]
+
+    def moved() -> bool:
+        current = service.library_version(session)
+        fresh = current not in seen
+        seen.append(current)
+        return fresh
+
+    feed = tmp_path / "more.csv"
+    feed.write_text(
+        "std_code,address,grid_code\n99999999990000000001,南山区粤海街道版本试验路1号," + grid.code + "\n",
+        encoding="utf-8",
+    )
+    assert service.import_file(session, feed, source="tests").imported == 1
+    assert moved()  # an import adds rows: a higher id
+    assert service.import_file(session, feed, source="tests").unchanged == 1
+    assert not moved()  # importing again changes nothing (codes present are left as they are)
+    address = service.create_address(
+        session, fields={"text": "南山区粤海街道版本试验路2号", "grid_code": grid.code}, editor=editor
+    )
+    assert moved()
+    service.edit_address(session, address.code, changes={"road": "版本试验路"}, reason="r", editor=editor)
+    assert moved()
+    alias = service.add_alias(session, address.code, alias="版本试验楼", editor=editor)
+    assert moved()
+    service.remove_alias(session, address.code, alias.id, editor=editor)
+    assert moved()  # the name's row is gone: the address's revision says so
+    service.retire_address(session, address.code, reason="r", editor=editor)
+    assert moved()
+    assert all(len(v) == 3 for v in seen)  # maxima only: no count of the table

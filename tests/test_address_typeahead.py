@@ -2,24 +2,27 @@
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
+from gridgov.address import service, typeahead
 from gridgov.address.models import StdAddress
 from gridgov.address.normalize import normalize
 from gridgov.address.typeahead import (
     TypeaheadIndex,
     TypeaheadRow,
-    cached_typeahead,
     load_typeahead,
     search_addresses,
+    typeahead_ids,
 )
-from gridgov.core.db import session_factory
+from gridgov.areas.scope import WHOLE_DISTRICT, AreaScope, ScopeLevel
+from gridgov.core.db import make_engine, session_factory
 
 GRID_A = "440305001001001"
 GRID_B = "440305001001002"
@@ -265,29 +268,108 @@ def test_search_addresses_returns_rows_in_rank_order(engine: Engine) -> None:
         assert search_addresses(session, building.text, visible=lambda area: False) == []
 
 
-def test_cache_rebuilds_when_the_library_changes(engine: Engine) -> None:
+def _new_building(session: Session, code: str, text: str, grid: str | None) -> StdAddress:
+    address = StdAddress(
+        code=code, level="building", text=text, grid_code=grid, source="tests", created_at=datetime.now(UTC)
+    )
+    session.add(address)
+    session.flush()
+    return address
+
+
+def everywhere(area: str | None) -> bool:
+    return True
+
+
+def test_changes_are_searchable_at_once_through_the_overlay(engine: Engine) -> None:
     with session_factory(engine)() as session:
-        first = cached_typeahead(session)
-        assert cached_typeahead(session) is first  # same version: same index
-        marker = "测试新建大厦九十九栋"
-        assert first.search(marker) == []
         parent = _some_building(session)
-        session.add(
-            StdAddress(
-                code="TEST-TYPEAHEAD-1",
-                level="building",
-                text=f"深圳市南山区南山街道{marker}",
-                grid_code=parent.grid_code,
-                source="tests",
-                created_at=datetime.now(UTC),
-            )
+        assert typeahead_ids(session, parent.text, visible=everywhere)  # the base index exists
+        library = typeahead._library(engine)
+        base, builds = library.base, library.builds
+        marker = "测试新建大厦九十九栋"
+        assert typeahead_ids(session, marker, visible=everywhere) == []
+        created = _new_building(
+            session, "TEST-TYPEAHEAD-1", f"深圳市南山区南山街道{marker}", parent.grid_code
         )
+        # Seen at once (not committed even), without rebuilding the base: the overlay holds the new row.
+        assert typeahead_ids(session, "新建大厦99栋", visible=everywhere) == [created.id]
+        assert library.base is base and library.builds == builds
+        assert library.overlay is not None and created.id in library.overlay.changed
+        # Scope applies to the overlay too.
+        assert typeahead_ids(session, marker, visible=lambda area: area != parent.grid_code) == []
+        # Rank order across base and overlay: a building named like the parent comes among its hits.
+        twin = _new_building(session, "TEST-TYPEAHEAD-2", parent.text + "副楼", parent.grid_code)
+        hits = typeahead_ids(session, parent.text, visible=everywhere, limit=50)
+        assert hits is not None and hits[0] == parent.id and twin.id in hits
+        levels = dict(
+            session.execute(select(StdAddress.id, StdAddress.level).where(StdAddress.id.in_(hits))).all()
+        )
+        dwellings = [hits.index(i) for i in hits if levels[i] == "dwelling"]
+        assert dwellings and hits.index(twin.id) < min(dwellings)  # buildings first, base or overlay
+        # An edited text: the base's old text no longer finds it; a retired address is gone.
+        parent.text = parent.text.replace("深圳市", "深圳市测试改名")
+        parent.revision = service.library_version(session).revision + 1
         session.flush()
-        # Within max_age the old index is trusted; past it (or with 0) the change is seen.
-        assert cached_typeahead(session, max_age=3600) is first
-        second = cached_typeahead(session)
-        assert second is not first
-        assert codes(second.search("新建大厦99栋")) == ["TEST-TYPEAHEAD-1"]
+        assert typeahead_ids(session, "测试改名", visible=everywhere)[:1] == [parent.id]  # type: ignore[index]
+        created.valid_to = datetime.now(UTC).date()
+        created.revision = service.library_version(session).revision + 1
+        session.flush()
+        assert typeahead_ids(session, marker, visible=everywhere) == []
         session.rollback()
-        third = cached_typeahead(session)
-        assert third is not second and third.search(marker) == []
+        # Rolled back: the version is the base's again, and the base never held those rows.
+        assert typeahead_ids(session, marker, visible=everywhere) == []
+        assert typeahead_ids(session, parent.text, visible=everywhere)[:1] == [parent.id]  # type: ignore[index]
+        assert library.base is base
+
+
+def test_service_search_uses_the_index(engine: Engine) -> None:
+    with session_factory(engine)() as session:
+        building = _some_building(session)
+        scope = AreaScope.of(ScopeLevel.grids, [building.grid_code or ""])
+        # Normalised: Chinese numerals, full-width digits and spaces find the same address as the index.
+        spaced = " ".join(building.text[-10:])
+        found = service.search(session, spaced, scope=scope, limit=5)
+        assert found and found[0].id == building.id
+        assert all(a.grid_code == building.grid_code for a in found)
+        like = service.like_search(session, building.text, scope=scope, limit=5)
+        assert like[0].id == building.id
+
+
+def test_a_large_library_is_built_in_the_background(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Startup starts the build; requests meanwhile get the LIKE answer instead of waiting for it."""
+    other = make_engine(engine.url.render_as_string(hide_password=False))  # a library of its own
+    gate = threading.Event()
+    built = typeahead.load_typeahead
+
+    def slow(session: Session) -> TypeaheadIndex:
+        assert gate.wait(30)
+        return built(session)
+
+    monkeypatch.setattr(typeahead, "BACKGROUND_FROM", 0)
+    monkeypatch.setattr(typeahead, "load_typeahead", slow)
+    try:
+        with session_factory(other)() as session:
+            building = _some_building(session)
+            assert typeahead.warm_up(other)
+            assert not typeahead.wait_for_index(other, timeout=0.05)  # still building
+            found = service.search(session, building.text, scope=WHOLE_DISTRICT, limit=5)
+            assert [a.id for a in found] == [
+                a.id for a in service.like_search(session, building.text, scope=WHOLE_DISTRICT, limit=5)
+            ]
+            gate.set()
+            assert typeahead.wait_for_index(other, timeout=30)
+            assert typeahead._library(other).base is not None
+            assert service.search(session, building.text, scope=WHOLE_DISTRICT, limit=5)[0].id == building.id
+    finally:
+        gate.set()
+        typeahead.wait_for_index(other, timeout=30)
+        other.dispose()
+
+
+def test_library_version_is_cheap_and_complete(session: Session) -> None:
+    version = service.library_version(session)
+    assert version == typeahead.library_version(session)
+    assert version.max_id == session.scalar(select(func.max(StdAddress.id)))
+    statement = select(StdAddress.id).where(StdAddress.id > version.max_id)
+    assert session.scalars(statement).first() is None

@@ -27,8 +27,10 @@ from typing import Any
 from sqlalchemy import case, func, insert, or_, select
 from sqlalchemy.orm import Session
 
+from gridgov.address import typeahead
 from gridgov.address.models import AddressAlias, AddressHistory, StdAddress
 from gridgov.address.parse import GazetteerEntry
+from gridgov.address.typeahead import LibraryVersion
 from gridgov.areas.scope import AreaScope, ScopeLevel
 from gridgov.core import clock
 from gridgov.core.errors import Forbidden, InvalidInput, NotFound
@@ -427,13 +429,30 @@ def get_address(session: Session, code: str, *, scope: AreaScope) -> StdAddress:
 
 
 def search(session: Session, query: str, *, scope: AreaScope, limit: int = 20) -> list[StdAddress]:
-    """Addresses whose text contains ``query`` (type-ahead), inside the scope, buildings first."""
+    """Current addresses whose text or one of whose names contains ``query`` (type-ahead), inside the
+    scope, buildings first.
+
+    Answered by the in-memory index (`gridgov.address.typeahead`: normalised substring hits, then loose
+    and fuzzy ones to fill the page); while that index is first built in the background for a large
+    library, by `like_search`.
+    """
     text = query.strip()
     if not text:
         raise InvalidInput("Type part of an address to search")
     if len(text) > 64:
         raise InvalidInput("Search text is too long (64 characters at most)")
     limit = max(1, min(limit, 50))
+    return typeahead.search_addresses(
+        session,
+        text,
+        visible=lambda area: in_scope_area(scope, area),
+        limit=limit,
+        fallback=lambda: like_search(session, text, scope=scope, limit=limit),
+    )
+
+
+def like_search(session: Session, text: str, *, scope: AreaScope, limit: int = 20) -> list[StdAddress]:
+    """``search`` by ``LIKE '%text%'`` on the texts and names (scans the table: ~250 ms at 1.1M rows)."""
     pattern = f"%{text.replace('%', '').replace('_', '')}%"
     area = func.coalesce(StdAddress.grid_code, StdAddress.community_code, StdAddress.street_code)
     visible = scope.clause(area)
@@ -948,19 +967,12 @@ def address_history(session: Session, code: str, *, scope: AreaScope) -> list[Ad
     return list(session.scalars(statement))
 
 
-def library_version(session: Session) -> tuple[int, int, int, int, int]:
-    """Changes whenever the matchable library changes (import, create, edit, retire, alias added or removed):
-    (addresses, newest address id, newest change number, aliases, newest alias id). Cheap: counts and
-    indexed maxima, for deciding when a cached matcher must be rebuilt."""
-    addresses = session.execute(
-        select(
-            func.count(),
-            func.coalesce(func.max(StdAddress.id), 0),
-            func.coalesce(func.max(StdAddress.revision), 0),
-        )
-    ).one()
-    aliases = session.execute(select(func.count(), func.coalesce(func.max(AddressAlias.id), 0))).one()
-    return (int(addresses[0]), int(addresses[1]), int(addresses[2]), int(aliases[0]), int(aliases[1]))
+def library_version(session: Session) -> LibraryVersion:
+    """Changes whenever the matchable library changes: (newest address id, newest name id, newest change
+    number). An import adds rows (never updates one in place); create, edit, retire and every name added
+    or removed bump the address's ``revision`` (`_write_history`). Three indexed ``max()`` lookups, no
+    count: well under a millisecond on the full library, so callers may check it on every request."""
+    return typeahead.library_version(session)
 
 
 # ---------------------------------------------------------------------------------------------------------
