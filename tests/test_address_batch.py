@@ -147,3 +147,98 @@ def test_match_api_answers_in_scope_and_refuses_oversized_requests(
     )
     assert admin.post("/api/addresses/match", json={"texts": []}).status_code == 422
     assert admin.post("/api/addresses/match", json={"texts": ["南山区"] * 10_001}).status_code == 422
+
+
+def test_huge_inputs_stream_in_chunks_and_keep_every_row(
+    library_engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Chunks of 3 records: a quoted field with a line break straddles a chunk boundary, a broken quote
+    is reported on its line, and both engines give the same bytes as a one-chunk run."""
+    from gridgov.address import batch
+
+    source = tmp_path / "many.csv"
+    lines = ["id,备注,地址"]
+    for n in range(1, 11):
+        lines.append(f'{n},"第{n}行\n第二行",科苑路15号科兴科学园B座{n}0{n}')
+    lines.append("11,x,福田区华强北路1号")
+    source.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with session_factory(library_engine)() as session:
+        whole = match_file(session, source, tmp_path / "whole.csv", column="地址")
+        monkeypatch.setattr(batch, "CHUNK", 3)
+        seen: list[tuple[int, int]] = []
+        chunked = match_file(
+            session,
+            source,
+            tmp_path / "chunked.csv",
+            column="地址",
+            workers=2,
+            progress=lambda done, total: seen.append((done, total)),
+        )
+    assert (tmp_path / "whole.csv").read_bytes() == (tmp_path / "chunked.csv").read_bytes()
+    assert whole["rows"] == chunked["rows"] == 11 and chunked["accept"] == 11
+    rows = read(tmp_path / "chunked.csv")
+    assert [r["id"] for r in rows] == [str(n) for n in range(1, 12)]
+    assert rows[0]["备注"] == "第1行\n第二行"
+    # Progress in bytes of the input, rising to the file's size.
+    assert len(seen) == 4 and seen[-1] == (source.stat().st_size, source.stat().st_size)
+    assert [d for d, _ in seen] == sorted(d for d, _ in seen)
+
+
+def test_gbk_files_and_undecodable_bytes_are_read_or_reported(library_engine: Engine, tmp_path: Path) -> None:
+    gbk = tmp_path / "gbk.csv"
+    gbk.write_bytes("编号,地址\n1,科苑路15号科兴科学园A栋\n2,华强北路1号\n".encode("gb18030"))
+    lines = tmp_path / "lines.txt"
+    good = "".join(f"科苑路15号科兴科学园A栋{n}01\n" for n in range(1, 150)).encode()
+    lines.write_bytes("科苑路15号科兴科学园A栋\n".encode() + b"\xff\xfe\xfa broken\n" + good)
+    with session_factory(library_engine)() as session:
+        summary = match_file(session, gbk, tmp_path / "gbk-out.csv", column="地址")
+        assert summary["encoding"] == "gb18030" and summary["accept"] == 2
+        assert read(tmp_path / "gbk-out.csv")[0]["std_address"].endswith("科兴科学园A栋")
+        summary = match_file(session, lines, tmp_path / "lines-out.csv")
+    rows = read(tmp_path / "lines-out.csv")
+    assert summary["rows"] == 151 and summary["error"] == 1 and summary["accept"] == 150
+    assert rows[1]["decision"] == "error" and rows[1]["reason"] == "line 2: bytes that are not valid utf-8"
+    assert rows[0]["decision"] == "accept" and rows[1]["address"] == "\ufffd\ufffd\ufffd broken"
+
+
+def test_xlsx_input_streams_too(library_engine: Engine, tmp_path: Path) -> None:
+    from openpyxl import Workbook
+
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.append(["编号", "地址"])
+    sheet.append([1, "科苑路15号科兴科学园A栋"])
+    sheet.append([None, None])  # a blank row is skipped
+    sheet.append([3, "华强北路1号"])
+    source = tmp_path / "in.xlsx"
+    book.save(source)
+    with session_factory(library_engine)() as session:
+        summary = match_file(session, source, tmp_path / "out.csv", column="地址")
+        with pytest.raises(InvalidInput, match="has: 编号, 地址"):
+            match_file(session, source, tmp_path / "x.csv", column="address")
+    rows = read(tmp_path / "out.csv")
+    assert summary["rows"] == 2 and [r["编号"] for r in rows] == ["1", "3"]
+    assert rows[1]["std_address"] == "福田区华强北路1号"
+
+
+def test_another_name_matches_and_answers_with_the_standard_text(
+    library_engine: Engine, tmp_path: Path
+) -> None:
+    from sqlalchemy import select
+
+    from gridgov.address import service
+    from gridgov.address.batch import match_for_api
+    from gridgov.address.models import StdAddress
+    from gridgov.areas.scope import WHOLE_DISTRICT
+
+    with session_factory(library_engine)() as session:
+        target = session.scalars(select(StdAddress).where(StdAddress.text == "福田区华强北路1号")).one()
+        before = match_for_api(session, ["华强北电子市场"], covers=lambda _area: True)[0]
+        assert before["std_code"] != target.code or before["decision"] != "accept"
+        editor = service.Editor(name="tester", scope=WHOLE_DISTRICT)
+        service.add_alias(session, target.code, alias="华强北电子市场", editor=editor)
+        session.commit()
+        after = match_for_api(session, ["华强北电子市场"], covers=lambda _area: True)[0]
+    assert after["std_code"] == target.code and after["decision"] == "accept"
+    assert after["std_address"] == "福田区华强北路1号"

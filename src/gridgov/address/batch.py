@@ -1,28 +1,35 @@
 """Batch matching: a CSV/XLSX/lines file of free-text addresses → the same rows plus their standard address.
 
 Every input row comes out, in order: matched, sent for review, or unmatched with the reason, and rows the
-reader could not parse come out with the parse error. Work is split into chunks and matched by worker
-processes (``--workers``), or on a Dask distributed cluster (``--engine dask --scheduler tcp://…``) for
-lists beyond one machine; both give the same output (tested).
+reader could not parse come out with the parse error. The file is streamed: the main process only cuts it
+into chunks of whole records (raw bytes for CSV and lines, so reading costs next to nothing there), the
+workers decode, parse, match and format their chunk, and the main process writes the chunks back in order
+— memory stays flat whatever the size of the input. Work runs on worker processes (``--workers``; the
+matcher is built once and shared with them by ``fork``) or on a Dask distributed cluster
+(``--engine dask --scheduler tcp://…``) for lists beyond one machine; both give the same output (tested).
 """
 
 from __future__ import annotations
 
+import collections
 import csv
+import gc
 import hashlib
+import io
 import multiprocessing
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from gridgov.address.match import Matcher, StdRecord, decide
-from gridgov.address.models import StdAddress
-from gridgov.address.service import MAX_TEXT, detect_format, read_rows
+from gridgov.address.match import Candidate, Matcher, StdRecord, decide
+from gridgov.address.models import AddressAlias, StdAddress
+from gridgov.address.service import MAX_TEXT, decode, detect_format
 from gridgov.core.errors import InvalidInput
 
 OUTPUT_COLUMNS = [
@@ -36,31 +43,74 @@ OUTPUT_COLUMNS = [
     "grid_code",
     "reason",
 ]
-CHUNK = 2000
+#: Records per chunk: large enough that shipping a chunk costs little next to matching it.
+CHUNK = 4000
+#: Chunks in flight per worker: keeps the workers busy while the reader stays a few chunks ahead.
+IN_FLIGHT = 3
+#: A quoted field may hold line breaks; one that runs this long is a broken quote, not a field: the chunk
+#: is cut there and the CSV reader reports the row.
+_MAX_QUOTED_LINES = 200
+#: Distinct texts a worker remembers (lists repeat addresses: a family, a company's several filings).
+_MEMO_SIZE = 50_000
+_SNIFF_BYTES = 1 << 20
+
+Areas = tuple[str | None, str | None, str | None]  # street, community, grid
 
 
 @dataclass(frozen=True)
 class Library:
-    """What the workers need: the records to match against and the area codes of each."""
+    """What the workers need: the records to match against and the area codes of each.
+
+    A child (a dwelling) whose areas are its parent's is not listed in ``areas``: `area_of` reads its
+    parent's, which keeps a library of a million dwellings small.
+    """
 
     records: tuple[StdRecord, ...]
-    areas: dict[str, tuple[str | None, str | None, str | None]]  # code → street, community, grid
+    areas: dict[str, Areas]
+    #: Standard text of the addresses that also have other names (records whose text is a name).
+    standard: dict[str, str] = field(default_factory=dict)
 
-    @property
+    @cached_property
     def fingerprint(self) -> str:
+        """Identifies the records with every field (an edit may change a component, not the text)."""
         digest = hashlib.sha256()
-        for record in self.records:
-            digest.update(record.code.encode())
-            digest.update(record.text.encode())
+        for r in self.records:
+            fields = (
+                r.code,
+                r.text,
+                r.road,
+                r.house_number,
+                r.site_name,
+                r.building,
+                r.unit,
+                r.floor,
+                r.room,
+            )
+            digest.update("\x1f".join("" if v is None else str(v) for v in (*fields, r.parent)).encode())
+            digest.update(b"\x1e")
         return digest.hexdigest()[:16]
+
+    def text_of(self, found: Candidate) -> str:
+        """The standard text of a match (a match on another name answers with the address's own text)."""
+        return self.standard.get(found.code, found.text)
+
+    def area_of(self, found: Candidate) -> Areas:
+        areas = self.areas.get(found.code)
+        if areas is None and found.parent is not None:
+            areas = self.areas.get(found.parent)
+        return areas or (None, None, None)
 
 
 def load_library(session: Session) -> Library:
-    """The current (not retired) standard addresses, as matcher records."""
+    """The current (not retired) standard addresses, as matcher records; dwellings know their building."""
+    codes: dict[int, str] = {
+        row_id: code for row_id, code in session.execute(select(StdAddress.id, StdAddress.code))
+    }
     rows = session.scalars(select(StdAddress).where(StdAddress.valid_to.is_(None)).order_by(StdAddress.code))
     records: list[StdRecord] = []
-    areas: dict[str, tuple[str | None, str | None, str | None]] = {}
+    areas: dict[str, Areas] = {}
     for row in rows:
+        parent = codes.get(row.parent_id) if row.parent_id is not None else None
         records.append(
             StdRecord(
                 code=row.code,
@@ -72,21 +122,40 @@ def load_library(session: Session) -> Library:
                 unit=row.unit,
                 floor=row.floor,
                 room=row.room,
+                parent=parent,
             )
         )
-        areas[row.code] = (row.street_code, row.community_code, row.grid_code)
+        here = (row.street_code, row.community_code, row.grid_code)
+        if parent is None or areas.get(parent) != here:
+            areas[row.code] = here
     if not records:
         raise InvalidInput(
             "The address library is empty: import standard addresses first (`gridgov address import`)"
         )
-    return Library(tuple(records), areas)
+    # Other names (南山医院, a road's former name) match like any text and answer with their address.
+    standard: dict[str, str] = {}
+    parents = {r.code: r.parent for r in records}
+    names = session.execute(
+        select(AddressAlias.alias, StdAddress.code, StdAddress.text)
+        .join(StdAddress, StdAddress.id == AddressAlias.address_id)
+        .where(StdAddress.valid_to.is_(None))
+        .order_by(AddressAlias.id)
+    )
+    for alias, code, text in names:
+        records.append(StdRecord(code=code, text=alias, parent=parents.get(code)))
+        standard[code] = text
+    return Library(tuple(records), areas, standard)
 
 
-# One matcher per worker process (or thread, on a threaded Dask worker): building it costs seconds.
+# One matcher per process (or thread, on a threaded Dask worker): building it costs seconds. The local
+# engine builds it before forking its workers, which inherit it.
 _local = threading.local()
+_forked: tuple[str, Matcher] | None = None
 
 
 def _matcher_for(library: Library) -> Matcher:
+    if _forked is not None and _forked[0] == library.fingerprint:
+        return _forked[1]
     cached = getattr(_local, "matcher", None)
     if cached is None or cached[0] != library.fingerprint:
         cached = (library.fingerprint, Matcher(list(library.records)))
@@ -95,84 +164,333 @@ def _matcher_for(library: Library) -> Matcher:
     return matcher
 
 
+def _result(library: Library, matcher: Matcher, text: str | None) -> list[str]:
+    if text is None:
+        return ["", "", "none", "", "error", "", "", "", ""]
+    clean = text.strip()
+    if not clean:
+        return ["", "", "none", "0", "reject", "", "", "", "empty address"]
+    if len(clean) > MAX_TEXT:
+        return ["", "", "none", "0", "reject", "", "", "", f"address longer than {MAX_TEXT} characters"]
+    best = matcher.best(clean)
+    if best is None:
+        return ["", "", "none", "0", "reject", "", "", "", "no candidate shares enough of the text"]
+    street, community, grid = library.area_of(best)
+    return [
+        best.code,
+        library.text_of(best),
+        best.level,
+        f"{best.score:.3f}",
+        decide(best.score),
+        street or "",
+        community or "",
+        grid or "",
+        best.reason,
+    ]
+
+
 def match_texts(library: Library, texts: Sequence[str | None]) -> list[list[str]]:
     """The output columns for each text (None: a row the reader could not parse — no match attempted)."""
     matcher = _matcher_for(library)
-    out: list[list[str]] = []
-    for text in texts:
-        if text is None:
-            out.append(["", "", "none", "", "error", "", "", "", ""])
-            continue
-        clean = text.strip()
-        if not clean:
-            out.append(["", "", "none", "0", "reject", "", "", "", "empty address"])
-            continue
-        if len(clean) > MAX_TEXT:
-            out.append(
-                ["", "", "none", "0", "reject", "", "", "", f"address longer than {MAX_TEXT} characters"]
-            )
-            continue
-        best = matcher.best(clean)
-        if best is None:
-            out.append(["", "", "none", "0", "reject", "", "", "", "no candidate shares enough of the text"])
-            continue
-        street, community, grid = library.areas.get(best.code, (None, None, None))
-        out.append(
-            [
-                best.code,
-                best.text,
-                best.level,
-                f"{best.score:.3f}",
-                decide(best.score),
-                street or "",
-                community or "",
-                grid or "",
-                best.reason,
-            ]
-        )
-    return out
+    return [_result(library, matcher, text) for text in texts]
 
 
 # ---------------------------------------------------------------------------------------------------------
-# Engines: run match_texts over chunks, in order.
+# Chunks: what the reader cuts and a worker turns into output text.
+
+
+@dataclass(frozen=True)
+class _Job:
+    header: tuple[str, ...]
+    column: int
+    encoding: str
+    fmt: str  # csv | lines | xlsx
+
+
+@dataclass
+class _Chunk:
+    first_line: int
+    raw: bytes = b""  # csv and lines: whole records
+    rows: list[tuple[int, list[str]]] = field(default_factory=list)  # xlsx: (line, cells)
+    end_byte: int = 0
+
+
+@dataclass
+class _Done:
+    text: str
+    counts: dict[str, int]
+
+
+def _rows_of(job: _Job, chunk: _Chunk) -> Iterator[tuple[int, list[str] | None, str | None]]:
+    """(line, values or None, problem) for every record of a chunk, blank CSV lines skipped."""
+    if job.fmt == "xlsx":
+        for line, cells in chunk.rows:
+            yield line, cells, None
+        return
+    text = chunk.raw.decode(job.encoding, errors="replace")
+    if job.fmt == "lines":
+        for offset, value in enumerate(text.splitlines()):
+            bad = "\ufffd" in value
+            yield (
+                chunk.first_line + offset,
+                [value],
+                f"bytes that are not valid {job.encoding}" if bad else None,
+            )
+        return
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    width = len(job.header)
+    undecodable = "\ufffd" in text  # checked row by row only when the chunk has any
+    column = job.column
+    while True:
+        line = chunk.first_line + reader.line_num
+        try:
+            values = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            yield line, None, f"broken CSV quoting: {exc}"
+            continue
+        if len(values) != width:
+            if any(v.strip() for v in values):
+                yield line, values, f"expected {width} columns, found {len(values)}"
+        elif undecodable and any("\ufffd" in v for v in values):
+            yield line, values, f"bytes that are not valid {job.encoding}"
+        elif values[column].strip() or any(v.strip() for v in values):
+            yield line, values, None
+
+
+def _memo_for(library: Library) -> dict[str, list[str]]:
+    memo: dict[str, list[str]] | None = getattr(_local, "memo", None)
+    if memo is None or getattr(_local, "memo_key", None) != library.fingerprint or len(memo) > _MEMO_SIZE:
+        memo = {}
+        _local.memo = memo
+        _local.memo_key = library.fingerprint
+    return memo
+
+
+def match_chunk(library: Library, job: _Job, chunk: _Chunk) -> _Done:
+    """Decode, parse, match and format one chunk: the output CSV text and the decisions counted."""
+    matcher = _matcher_for(library)
+    memo = _memo_for(library)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    counts = {"rows": 0, "accept": 0, "review": 0, "reject": 0, "error": 0}
+    width = len(job.header)
+    for line, values, problem in _rows_of(job, chunk):
+        if problem is not None:
+            result = [*_result(library, matcher, None)[:-1], f"line {line}: {problem}"]
+        else:
+            assert values is not None
+            text = values[job.column]
+            cached = memo.get(text)
+            if cached is None:
+                cached = memo[text] = _result(library, matcher, text)
+            result = cached
+        if values is None or len(values) != width:
+            values = (values or [])[:width]
+            values += [""] * (width - len(values))
+        writer.writerow(values + result)
+        counts["rows"] += 1
+        counts[result[4]] += 1
+    return _Done(buffer.getvalue(), counts)
+
+
+def _byte_chunks(handle: BinaryIO, fmt: str, first_line: int, start: int) -> Iterator[_Chunk]:
+    """Cut a CSV or lines file into chunks of whole records: a CSV record goes on while its quotes are
+    open (an odd number of quote bytes so far; UTF-8 and GB18030 never use 0x22 inside a character)."""
+    lines: list[bytes] = []
+    records = 0
+    inside = False
+    quoted_lines = 0
+    line = first_line
+    position = start
+    for raw in handle:
+        lines.append(raw)
+        position += len(raw)
+        if fmt == "csv":
+            if raw.count(b'"') & 1:
+                inside = not inside
+            if inside:
+                quoted_lines += 1
+                if quoted_lines < _MAX_QUOTED_LINES:
+                    continue
+            inside = False
+            quoted_lines = 0
+        records += 1
+        if records >= CHUNK:
+            yield _Chunk(line, raw=b"".join(lines), end_byte=position)
+            line += len(lines)
+            lines, records = [], 0
+    if lines:
+        yield _Chunk(line, raw=b"".join(lines), end_byte=position)
+
+
+def _open_stream(source: Path, fmt: str, column: str | None) -> tuple[_Job, Iterator[_Chunk], int]:
+    """The job (header, column, encoding), its chunks, and the total for progress (bytes or rows)."""
+    if fmt == "xlsx":
+        return _open_xlsx(source, column)
+    size = source.stat().st_size
+    handle = source.open("rb")
+    sample = handle.read(_SNIFF_BYTES)
+    if not sample.strip():
+        handle.close()
+        raise InvalidInput(f"{source.name} is empty")
+    # Decide the encoding on whole lines (a cut character would look like another encoding).
+    cut = sample.rfind(b"\n") + 1 if len(sample) == _SNIFF_BYTES else len(sample)
+    encoding = _sniff_encoding(sample[: cut or len(sample)], source.name)
+    codec = "utf-8" if encoding == "utf-8" else encoding
+    handle.seek(0)
+    start = 0
+    if handle.read(3) == b"\xef\xbb\xbf":
+        start = 3
+    handle.seek(start)
+    if fmt == "lines":
+        job = _Job(("address",), 0, codec, "lines")
+        return job, _closing(handle, _byte_chunks(handle, "lines", 1, start)), size
+    header_bytes = b""
+    for raw in handle:
+        header_bytes += raw
+        if not header_bytes.count(b'"') & 1:
+            break
+    try:
+        header = [h.strip() for h in next(csv.reader([header_bytes.decode(codec, errors="replace")]))]
+    except (csv.Error, StopIteration) as exc:
+        handle.close()
+        raise InvalidInput(f"{source.name}: the header line is not valid CSV ({exc})") from exc
+    target = column
+    if target is None or target not in header:
+        handle.close()
+        raise InvalidInput(f"Column '{column}' is not in the file; it has: {', '.join(header)}")
+    job = _Job(tuple(header), header.index(target), codec, "csv")
+    first_data_line = 1 + header_bytes.count(b"\n")
+    chunks = _byte_chunks(handle, "csv", first_data_line, start + len(header_bytes))
+    return job, _closing(handle, chunks), size
+
+
+def _sniff_encoding(sample: bytes, name: str) -> str:
+    """UTF-8 or GB18030 (`service.decode`); a UTF-8 file with a few broken lines is read as UTF-8, those
+    lines reported row by row, rather than refused whole."""
+    try:
+        return decode(sample, name)[1]
+    except InvalidInput:
+        lines = sample.splitlines()
+        bad = 0
+        for line in lines:
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError:
+                bad += 1
+        if b"\x00" in sample[:4096] or not lines or bad * 100 > len(lines) or bad == len(lines):
+            raise
+        return "utf-8"
+
+
+def _closing(handle: BinaryIO, chunks: Iterator[_Chunk]) -> Iterator[_Chunk]:
+    with handle:
+        yield from chunks
+
+
+def _open_xlsx(source: Path, column: str | None) -> tuple[_Job, Iterator[_Chunk], int]:
+    from openpyxl import load_workbook
+
+    try:
+        workbook = load_workbook(source, read_only=True, data_only=True)
+    except Exception as exc:  # openpyxl raises many kinds for a broken or foreign file
+        raise InvalidInput(f"{source.name} is not a readable XLSX workbook") from exc
+    sheet = workbook.worksheets[0]
+    rows = sheet.iter_rows(values_only=True)
+    first = next(rows, None)
+    if first is None:
+        workbook.close()
+        raise InvalidInput(f"{source.name} is empty")
+    header = [str(h).strip() if h is not None else "" for h in first]
+    if column is None or column not in header:
+        workbook.close()
+        raise InvalidInput(f"Column '{column}' is not in the file; it has: {', '.join(header)}")
+    job = _Job(tuple(header), header.index(column), "xlsx", "xlsx")
+
+    def chunks() -> Iterator[_Chunk]:
+        chunk = _Chunk(2)
+        for number, values in enumerate(rows, start=2):
+            cells = ["" if v is None else str(v) for v in values]
+            if not any(c.strip() for c in cells):
+                continue
+            chunk.rows.append((number, cells))
+            if len(chunk.rows) >= CHUNK:
+                chunk.end_byte = number
+                yield chunk
+                chunk = _Chunk(number + 1)
+        if chunk.rows:
+            chunk.end_byte = chunk.rows[-1][0]
+            yield chunk
+        workbook.close()
+
+    return job, chunks(), sheet.max_row or 0
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Engines: run match_chunk over the chunks, results in input order, a bounded number in flight.
 
 _worker_library: Library | None = None
+_worker_job: _Job | None = None
 
 
-def _init_worker(library: Library) -> None:
-    global _worker_library
-    _worker_library = library
+def _init_worker(library: Library, job: _Job) -> None:
+    global _worker_library, _worker_job
+    _worker_library, _worker_job = library, job
 
 
-def _match_chunk_in_worker(texts: list[str | None]) -> list[list[str]]:
-    assert _worker_library is not None
-    return match_texts(_worker_library, texts)
+def _match_chunk_in_worker(chunk: _Chunk) -> _Done:
+    assert _worker_library is not None and _worker_job is not None
+    return match_chunk(_worker_library, _worker_job, chunk)
 
 
 def _local_engine(
-    library: Library, chunks: Iterator[list[str | None]], workers: int
-) -> Iterator[list[list[str]]]:
+    library: Library, job: _Job, chunks: Iterator[_Chunk], workers: int
+) -> Iterator[tuple[_Chunk, _Done]]:
+    global _forked
     if workers <= 1:
         for chunk in chunks:
-            yield match_texts(library, chunk)
+            yield chunk, match_chunk(library, job, chunk)
         return
-    # fork: the library is inherited by the workers, not pickled once per task.
-    context = multiprocessing.get_context("fork")
-    with context.Pool(workers, initializer=_init_worker, initargs=(library,)) as pool:
-        yield from pool.imap(_match_chunk_in_worker, chunks)
+    # Build the matcher here and fork: every worker shares it (copy-on-write) instead of building its
+    # own. gc.freeze keeps the collector from touching — and so copying — the shared objects.
+    _forked = (library.fingerprint, _matcher_for(library))
+    gc.freeze()
+    try:
+        context = multiprocessing.get_context("fork")
+        with context.Pool(workers, initializer=_init_worker, initargs=(library, job)) as pool:
+            pending: collections.deque[tuple[_Chunk, Any]] = collections.deque()
+            for chunk in chunks:
+                pending.append((chunk, pool.apply_async(_match_chunk_in_worker, (chunk,))))
+                if len(pending) >= workers * IN_FLIGHT:
+                    done_chunk, future = pending.popleft()
+                    yield done_chunk, future.get()
+            while pending:
+                done_chunk, future = pending.popleft()
+                yield done_chunk, future.get()
+    finally:
+        gc.unfreeze()
 
 
 def _dask_engine(
-    library: Library, chunks: Iterator[list[str | None]], scheduler: str
-) -> Iterator[list[list[str]]]:
+    library: Library, job: _Job, chunks: Iterator[_Chunk], scheduler: str
+) -> Iterator[tuple[_Chunk, _Done]]:
     from distributed import Client
 
     with Client(scheduler, set_as_default=False) as client:  # type: ignore[no-untyped-call]
         # Ship the library once; every task refers to the same copy on the workers.
         [shared] = client.scatter([library], broadcast=True)
-        futures = [client.submit(match_texts, shared, chunk, pure=False) for chunk in chunks]
-        for future in futures:
-            yield future.result()
+        window = max(2, IN_FLIGHT * len(client.scheduler_info().get("workers", {})))
+        pending: collections.deque[tuple[_Chunk, Any]] = collections.deque()
+        for chunk in chunks:
+            pending.append((chunk, client.submit(match_chunk, shared, job, chunk, pure=False)))
+            if len(pending) >= window:
+                done_chunk, future = pending.popleft()
+                yield done_chunk, future.result()
+        while pending:
+            done_chunk, future = pending.popleft()
+            yield done_chunk, future.result()
 
 
 def match_file(
@@ -187,45 +505,63 @@ def match_file(
     scheduler: str | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, Any]:
-    """Match every row of ``source`` and write ``output`` (CSV, UTF-8 with BOM for Excel)."""
+    """Match every row of ``source`` against the database's library and write ``output`` (see
+    `match_library_file`)."""
     if engine not in ("local", "dask"):
         raise InvalidInput(f"Unknown engine '{engine}': use local or dask")
     if engine == "dask" and not scheduler:
         raise InvalidInput("The dask engine needs --scheduler tcp://HOST:PORT")
-    chosen = detect_format(source, fmt)
-    header, rows, encoding = read_rows(source, chosen)
-    target_column = column or ("address" if chosen == "lines" else None)
-    if target_column is None or target_column not in header:
-        raise InvalidInput(f"Column '{column}' is not in the file; it has: {', '.join(header)}")
-    library = load_library(session)
-    collected = list(rows)
-    inputs: list[str | None] = [
-        None if problem or row is None else row.get(target_column, "") for _line, row, problem in collected
-    ]
-    chunks = (inputs[i : i + CHUNK] for i in range(0, len(inputs), CHUNK))
-    results = (
-        _dask_engine(library, chunks, scheduler or "")
-        if engine == "dask"
-        else _local_engine(library, chunks, workers)
+    detect_format(source, fmt)
+    return match_library_file(
+        load_library(session),
+        source,
+        output,
+        column=column,
+        fmt=fmt,
+        workers=workers,
+        engine=engine,
+        scheduler=scheduler,
+        progress=progress,
     )
-    counts = {"rows": len(collected), "accept": 0, "review": 0, "reject": 0, "error": 0}
+
+
+def match_library_file(
+    library: Library,
+    source: Path,
+    output: Path,
+    *,
+    column: str | None = None,
+    fmt: str | None = None,
+    workers: int = 1,
+    engine: str = "local",
+    scheduler: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> dict[str, Any]:
+    """Match every row of ``source`` and write ``output`` (CSV, UTF-8 with BOM for Excel), streaming.
+
+    ``progress(done, total)`` is called after each chunk, in bytes of the input (rows for XLSX).
+    """
+    if engine not in ("local", "dask"):
+        raise InvalidInput(f"Unknown engine '{engine}': use local or dask")
+    chosen = detect_format(source, fmt)
+    job, chunks, total = _open_stream(source, chosen, column or ("address" if chosen == "lines" else None))
+    results = (
+        _dask_engine(library, job, chunks, scheduler or "")
+        if engine == "dask"
+        else _local_engine(library, job, chunks, workers)
+    )
+    counts = {"rows": 0, "accept": 0, "review": 0, "reject": 0, "error": 0}
     with output.open("w", encoding="utf-8-sig", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow([*header, *OUTPUT_COLUMNS])
-        done = 0
-        for chunk_result in results:
-            for values in chunk_result:
-                line, row, problem = collected[done]
-                if problem is not None:
-                    values = [*values[:-1], f"line {line}: {problem}"]
-                writer.writerow([*((row or {}).get(h, "") for h in header), *values])
-                counts[values[4]] += 1
-                done += 1
+        csv.writer(handle).writerow([*job.header, *OUTPUT_COLUMNS])
+        for chunk, done in results:
+            handle.write(done.text)
+            for key, value in done.counts.items():
+                counts[key] += value
             if progress is not None:
-                progress(done, len(collected))
+                progress(chunk.end_byte, total)
     return {
         **counts,
-        "encoding": encoding,
+        "encoding": job.encoding,
         "engine": engine,
         "library": len(library.records),
         "output": str(output),
@@ -236,19 +572,21 @@ def match_file(
 # Matching for the API: one library per database, rebuilt when the library changes.
 
 _library_lock = threading.Lock()
-_library_cache: dict[str, tuple[tuple[int, int], Library]] = {}
+_library_cache: dict[str, tuple[tuple[int, ...], Library]] = {}
 MAX_API_TEXTS = 10_000
 
 
 def cached_library(session: Session) -> Library:
-    from sqlalchemy import func
+    """The library of this database, rebuilt when `service.library_version` moves (any import, edit,
+    retirement or name change)."""
+    from gridgov.address.service import library_version
 
-    version = session.execute(select(func.count(), func.coalesce(func.max(StdAddress.id), 0))).one()
+    version = tuple(library_version(session))
     key = str(session.get_bind().engine.url)
     with _library_lock:
         cached = _library_cache.get(key)
-        if cached is None or cached[0] != (version[0], version[1]):
-            cached = ((version[0], version[1]), load_library(session))
+        if cached is None or cached[0] != version:
+            cached = (version, load_library(session))
             _library_cache[key] = cached
         return cached[1]
 

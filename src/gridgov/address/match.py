@@ -45,8 +45,12 @@ building 3 ≠ 5").
 
 from __future__ import annotations
 
+import bisect
+import heapq
+import itertools
 import re
 import unicodedata
+from array import array
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Final
@@ -80,6 +84,8 @@ REVIEW_BAND: Final = (0.50, AUTO_ACCEPT)
 #: Candidates re-ranked per query. The right record is in the top 30 by bigram cosine for ~99.9% of the
 #: Shenzhen queries with siblings (bench prints the recall); more costs time for nothing.
 TOP_K: Final = 30
+#: Parents (buildings) whose children (dwellings) are looked up for a query that names a room.
+PARENTS_EXPANDED: Final = 3
 #: Bigrams in more than this share of the library are not looked up (see module doc).
 MAX_DF_SHARE: Final = 0.10
 
@@ -98,6 +104,8 @@ ADMIN_MISSING: Final = 0.99
 #: The query leaves out the candidate's road (and usually its number): "南景豪庭A栋" for
 #: "布沙路162号南景豪庭A栋". The name is compared without the road at this cost.
 ROAD_OMITTED: Final = 0.97
+#: The query leaves out the estate and keeps the road: "前海路58号1栋" for "前海路58号大磡安居苑1栋".
+SITE_OMITTED: Final = 0.95
 #: Agreements read through a shorthand are a whisker weaker than written ones, so that an exact
 #: "2204号" beats "2号" + room 204 for "2204".
 #: The names agree once their generic estate words are set aside ("俊峰丽舍" for "俊峰丽舍花园").
@@ -178,6 +186,7 @@ _SZ_DISTRICTS: Final = (
     "大鹏新区",
     "深汕特别合作区",
 )
+_SZ_DISTRICT_HEADS: Final = frozenset(d[:2] for d in _SZ_DISTRICTS)
 _ADMIN_HEAD_RE: Final = re.compile(r"^(?:广东省?)?(?:深圳市)?")
 _DISTRICT_RE: Final = re.compile(r"^([\u4e00-\u9fff]{2,4}?(?:新区|区))(?=[\u4e00-\u9fff])")
 _STREET_RE: Final = re.compile(r"^([\u4e00-\u9fff]{2,4}?)(?:街道办事处|街道办|街道|办事处)")
@@ -187,6 +196,26 @@ _INNER_ADMIN_RE: Final = re.compile(r"社区|街道")
 # A community named inside the body, after a numbered zone, a street or a house number ("46区海富社区怡华
 # 新村40号"): the hierarchy district → street → community is often written out of order.
 _BODY_COMMUNITY_RE: Final = re.compile(r"(?<=[区道号])([\u4e00-\u9fff]{2,3}?)社区")
+# What may follow a building in a text the exact path reads: unit, floor, room ("2单元601", "6层601",
+# "-601", "2-601", "601号"). Anything else (a typo, a remark, another name) goes to the full matcher.
+_REST_RE: Final = re.compile(
+    r"^[-#]?(?:(?P<unit>[0-9]{1,2}|[A-Z])(?:单元|-))?(?:(?P<floor>[0-9]{1,3})层)?"
+    r"(?P<room>[0-9]{1,5}[A-Z]?|[A-Z][0-9]{1,4})?号?$"
+)
+_ROOM_WORD_RE: Final = re.compile(r"(室|房|号)$")
+_UNIT_WORD_RE: Final = re.compile(r"单元$")
+# Road + house number at the start of a body ("向南路49号"): what people leave out, or keep alone.
+_ROAD_NUMBER_RE: Final = re.compile(
+    r"^[\u4e00-\u9fff0-9]{1,10}?(?:大道|路|街|道|公路)[0-9]+(?:-[0-9]+)?号(?![楼栋])"
+)
+# The building label that ends a body ("10栋", "A座", "1排1号" is not one).
+_LABEL_TAIL_RE: Final = re.compile(r"[0-9A-Z]{1,4}(?:栋|座)$")
+# 村 before a numbered lane or row is often left out ("北头3坊12号" for "北头村3坊12号").
+_VILLAGE_WORD_RE: Final = re.compile(r"(?<=[\u4e00-\u9fff]{2})村(?=[0-9]+[排坊巷])")
+# A run of Chinese characters between numbers: a name, once a unit word left at its head is stripped.
+_NAME_RUN_RE: Final = re.compile(r"[\u4e00-\u9fff]{3,}")
+_UNIT_HEADS: Final = "号栋座幢单元层室房巷弄排坊区期组"
+_ALNUM: Final = frozenset("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ")
 # A list of buildings followed by the one meant: "天明居A、B栋B栋1703" is building B of the A/B complex,
 # "新城市花园1、2栋2栋" building 2. Read on the raw text: the normaliser folds the repeat ("A、B栋").
 _LIST_RE: Final = re.compile(
@@ -214,15 +243,20 @@ class StdRecord:
     unit: str | None = None
     floor: int | None = None
     room: str | None = None
+    #: Code of the record this one lies inside (a dwelling's building). Children are not indexed for
+    #: retrieval: the matcher finds the parent, then the child by its unit/floor/room.
+    parent: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Candidate:
     code: str
     text: str
     score: float
     level: str
     reason: str
+    #: The code of the record this one lies inside (its building), for a child record.
+    parent: str | None = None
 
 
 @dataclass(slots=True)
@@ -278,14 +312,50 @@ def _bigrams(s: str) -> list[str]:
     return [s[i : i + 2] for i in range(len(s) - 1)]
 
 
+class _Strings:
+    """Many strings in one UTF-8 buffer with an offset array: no Python object per string.
+
+    `array` rather than numpy for the offsets and the other per-child columns: an element read from an
+    `array` is a plain int at C speed; from numpy it is a numpy scalar, ten times slower to use."""
+
+    def __init__(self, items: Iterable[str]) -> None:
+        encoded = [item.encode() for item in items]
+        self._offsets = array("q", itertools.accumulate((len(e) for e in encoded), initial=0))
+        self._data = b"".join(encoded)
+
+    def __len__(self) -> int:
+        return len(self._offsets) - 1
+
+    def __getitem__(self, i: int) -> str:
+        return self._data[self._offsets[i] : self._offsets[i + 1]].decode()
+
+
 class Matcher:
     """Match free-text addresses against a library of standard records (see the module documentation)."""
 
     def __init__(self, records: Iterable[StdRecord]) -> None:
-        self.records: list[StdRecord] = list(records)
+        given = list(records)
         self._streets: set[str] = set()
         self._communities: set[str] = set()
-        norms = [normalize(r.text) for r in self.records]
+        top, children_of = self._split_levels(given)
+        norm_of = {i: normalize(given[i].text) for i in top}
+        # Children (dwellings) whose unit and room can be read are kept apart, compactly (see
+        # `_store_children`); the others are indexed like any record.
+        rooms: list[tuple[int, int, str, str]] = []  # (parent, child, unit, room), indices into `given`
+        for parent, children in children_of.items():
+            for i in children:
+                key = self._room_key(given[i], norm_of[parent])
+                if key is None:
+                    top.append(i)
+                    norm_of[i] = normalize(given[i].text)
+                else:
+                    rooms.append((parent, i, *key))
+        #: Top-level records, the ones retrieval indexes; an id below `len(records)` is one of them, an id
+        #: above it a child (see `_record`).
+        self.records: list[StdRecord] = [given[i] for i in top]
+        norms = [norm_of[i] for i in top]
+        self._store_children(given, {i: t for t, i in enumerate(top)}, rooms)
+        del given, norm_of, children_of, rooms
         # Parsed from the text with its building lists read (see `_read_list`); the index keeps the text.
         read = [
             normalize(t) if (t := _read_list(r.text)) != r.text else n
@@ -309,9 +379,154 @@ class Matcher:
                 self._communities.update(b.group(1) for b in _BODY_COMMUNITY_RE.finditer(rest))
         self._parsed: list[_Parsed] = [
             self._parse(n, self._add_components(r), is_library=True)
-            for n, r in zip(read, self.records, strict=True)
+            for r, n in zip(self.records, read, strict=True)
         ]
+        self._child_parsed: dict[int, _Parsed] = {}
         self._build_index(norms)
+        self._build_keys()
+        self._build_verbatim()
+        self._build_names()
+
+    @staticmethod
+    def _split_levels(given: Sequence[StdRecord]) -> tuple[list[int], dict[int, list[int]]]:
+        """Indices of the records to index for retrieval (no parent in the library), and the children of
+        each (a room inside a unit inside a building is the building's)."""
+        position = {r.code: i for i, r in enumerate(given) if r.parent is None}
+        top: list[int] = []
+        children_of: dict[int, list[int]] = {}
+        nested: dict[str, str] = {r.code: r.parent for r in given if r.parent is not None}
+        for i, r in enumerate(given):
+            if r.parent is None:
+                top.append(i)
+                continue
+            ancestor: str | None = r.parent
+            for _ in range(8):
+                if ancestor is None or ancestor in position:
+                    break
+                ancestor = nested.get(ancestor)
+            parent = position.get(ancestor) if ancestor is not None else None
+            if parent is None:
+                top.append(i)  # its parent is not in the library: a record like any other
+            else:
+                children_of.setdefault(parent, []).append(i)
+        return top, children_of
+
+    def _store_children(
+        self, given: Sequence[StdRecord], top_id: dict[int, int], rooms: Sequence[tuple[int, int, str, str]]
+    ) -> None:
+        """Children in columns, not objects: a million dwellings as Python objects would cost ~0.5 GB, and
+        forked workers would copy every page whose reference counts they touch. Found by room: a sorted
+        array of hash(parent, room) and hash(parent, unit|room), checked against the stored unit/room."""
+        self._child_code = _Strings(given[i].code for _p, i, _u, _r in rooms)
+        self._child_text = _Strings(given[i].text for _p, i, _u, _r in rooms)
+        self._child_room = _Strings(f"{u}\x1f{r}" for _p, _i, u, r in rooms)
+        self._child_parent = array("i", (top_id[p] for p, _i, _u, _r in rooms))
+        self._child_floor = array(
+            "i", (-1 if (f := given[i].floor) is None else f for _p, i, _u, _r in rooms)
+        )
+        # Which of unit and room came as components (1, 2) rather than from the text: `_record` gives back
+        # what was given, so a child scores the same whichever way it arrived.
+        self._child_given = bytes(
+            (1 if given[i].unit else 0) | (2 if given[i].room else 0) for _p, i, _u, _r in rooms
+        )
+        keyed: list[tuple[int, int]] = []
+        for j, (p, _i, unit, room) in enumerate(rooms):
+            parent = top_id[p]
+            keyed.append((hash((parent, room)), j))
+            if unit:
+                keyed.append((hash((parent, f"{unit}|{room}")), j))
+        keyed.sort()
+        self._room_hash = array("q", (h for h, _j in keyed))
+        self._room_owner = array("i", (j for _h, j in keyed))
+        has_children = bytearray(len(top_id))
+        for parent in self._child_parent:
+            has_children[parent] = 1
+        self._has_children = bytes(has_children)
+
+    def _build_verbatim(self) -> None:
+        """hash(text) → record id, for texts written exactly as the library writes them (a third of a
+        typical list: copied from another system). Sorted hashes in an array, checked against the text."""
+        base = len(self.records)
+        keyed = [(hash(r.text), i) for i, r in enumerate(self.records)]
+        keyed += [(hash(self._child_text[j]), base + j) for j in range(len(self._child_text))]
+        keyed.sort()
+        self._text_hash = array("q", (h for h, _i in keyed))
+        self._text_owner = array("i", (i for _h, i in keyed))
+        # How library texts begin: a text that begins otherwise is not looked up at all.
+        self._text_heads = frozenset(r.text[:3] for r in self.records)
+
+    def _verbatim(self, text: str) -> Candidate | None:
+        """The record whose text is exactly `text`, if exactly one is."""
+        if text[:3] not in self._text_heads:
+            return None
+        h = hash(text)
+        hashes = self._text_hash
+        j = bisect.bisect_left(hashes, h)
+        found: list[int] = []
+        while j < len(hashes) and hashes[j] == h:
+            i = self._text_owner[j]
+            j += 1
+            if self._text_of(i) == text:
+                found.append(i)
+        if len(found) != 1:
+            return None
+        i = found[0]
+        level = self._level_of(self._parsed[i]) if i < len(self.records) else "room"
+        return self._candidate(i, 1.0, level, "exact text")
+
+    def _text_of(self, i: int) -> str:
+        base = len(self.records)
+        return self.records[i].text if i < base else self._child_text[i - base]
+
+    def _children_with(self, parent: int, unit: str | None, room: str) -> list[int]:
+        """Ids of `parent`'s children with this room (and unit, when given)."""
+        h = hash((parent, f"{unit}|{room}" if unit else room))
+        hashes = self._room_hash
+        j = bisect.bisect_left(hashes, h)
+        base = len(self.records)
+        found: list[int] = []
+        while j < len(hashes) and hashes[j] == h:
+            child = self._room_owner[j]
+            j += 1
+            if self._child_parent[child] != parent:
+                continue  # a hash collision
+            child_unit, child_room = self._child_room[child].split("\x1f")
+            if child_room == room and (not unit or child_unit == unit):
+                found.append(base + child)
+        return found
+
+    def _record(self, i: int) -> StdRecord:
+        """The record with id `i`: a top-level record, or a child rebuilt from its columns."""
+        base = len(self.records)
+        if i < base:
+            return self.records[i]
+        j = i - base
+        unit, room = self._child_room[j].split("\x1f")
+        floor = self._child_floor[j]
+        given = self._child_given[j]
+        return StdRecord(
+            code=self._child_code[j],
+            text=self._child_text[j],
+            unit=unit if given & 1 else None,
+            floor=None if floor < 0 else floor,
+            room=room if given & 2 else None,
+            parent=self.records[self._child_parent[j]].code,
+        )
+
+    @staticmethod
+    def _room_key(r: StdRecord, parent_norm: str) -> tuple[str, str] | None:
+        """(unit, room) of a child, from its components or else from its text after the parent's."""
+        if r.room:
+            room = _canon_value(_ROOM_WORD_RE.sub("", normalize(r.room)))
+            unit = _canon_value(_UNIT_WORD_RE.sub("", normalize(r.unit))) if r.unit else ""
+            return (unit, room) if room else None
+        norm = normalize(r.text)
+        if not norm.startswith(parent_norm):
+            return None
+        m = _REST_RE.match(norm[len(parent_norm) :])
+        if m is None or not m.group("room"):
+            return None
+        return _canon_value(m.group("unit") or ""), _canon_value(m.group("room"))
 
     # --- parsing ---------------------------------------------------------------------------------
 
@@ -331,8 +546,9 @@ class Matcher:
                 extra.append((kind, _canon_value(v)))
         return extra
 
-    def _parse(self, norm: str, extra: Sequence[tuple[str, str]] = (), is_library: bool = False) -> _Parsed:
-        s = _ORDINAL_NAME_RE.sub(lambda m: _CN_DIGIT[int(m.group(1))], norm)
+    def _split_admin(self, norm: str) -> tuple[str | None, str | None, str | None, str]:
+        """District, street and community written at the head of a normalised text, and the rest."""
+        s = _ORDINAL_NAME_RE.sub(lambda m: _CN_DIGIT[int(m.group(1))], norm) if "第" in norm else norm
         s = _ADMIN_HEAD_RE.sub("", s, count=1)
         if s.startswith("深圳") and not s.startswith("深圳湾"):
             s = s[2:]  # "深圳龙华街道…": the city without 市
@@ -343,6 +559,11 @@ class Matcher:
         ):
             district = m.group(1)
             s = s[m.end() :]
+        elif s[:2] in _SZ_DISTRICT_HEADS:
+            # A known district before a number or a Latin name ("南山区6号花园", "南山区TCL国际E城").
+            district = next((d for d in _SZ_DISTRICTS if s.startswith(d)), None)
+            if district is not None:
+                s = s[len(district) :]
         m = _STREET_RE.match(s)
         if m:
             street = m.group(1)
@@ -351,6 +572,10 @@ class Matcher:
         if m:
             community = m.group(1)
             s = s[m.end() :]
+        return district, street, community, s
+
+    def _parse(self, norm: str, extra: Sequence[tuple[str, str]] = (), is_library: bool = False) -> _Parsed:
+        district, street, community, s = self._split_admin(norm)
         bare_street: str | None = None
         if street is None and not is_library:
             # A bare street or community name ("宝安区西乡鸣乐街", "布心水围村"): kept as an alternative name
@@ -482,6 +707,202 @@ class Matcher:
         out: npt.NDArray[np.int64] = touched[top].astype(np.int64)
         return out
 
+    # --- exact path ------------------------------------------------------------------------------
+
+    def _build_keys(self) -> None:
+        """Keys of the exact path: each top-level record's body (its normalised text after the admin
+        prefix), and the forms people write it in — without the road and number, without the estate
+        name, without 村 before a numbered lane, 座 for 栋, and the building without its unit word for
+        "10-601". A key two records share is ambiguous (-1): those queries go to the full matcher, which
+        weighs the admin names."""
+        exact: dict[str, int] = {}
+        variant: dict[str, int] = {}
+        short: dict[str, int] = {}
+
+        def put(table: dict[str, int], key: str, i: int) -> None:
+            if len(key) >= 2:
+                old = table.setdefault(key, i)
+                if old != i:
+                    table[key] = -1
+
+        for i, p in enumerate(self._parsed):
+            if "、" in p.norm:
+                continue  # building lists: the full matcher reads them
+            body = self._split_admin(p.norm)[3]
+            put(exact, body, i)
+            forms = [body]
+            m = _ROAD_NUMBER_RE.match(body)
+            if m and m.end() < len(body):
+                site = body[m.end() :]
+                forms.append(site)  # "南粤山庄10栋" for "向南路49号南粤山庄10栋"
+                label = _LABEL_TAIL_RE.search(site)
+                if label is not None and label.start() > 0:
+                    forms.append(body[: m.end()] + label.group())  # "向南路49号10栋"
+            forms += [v for f in forms if (v := _VILLAGE_WORD_RE.sub("", f)) != f]
+            for form in forms:
+                if form is not body:
+                    put(variant, form, i)
+                if _LABEL_TAIL_RE.search(form):
+                    put(short, form[:-1], i)
+                    if form.endswith("栋"):
+                        put(variant, form[:-1] + "座", i)
+        for key, i in exact.items():
+            variant[key] = i  # a record written exactly so wins over another's variant
+        self._keys = variant
+        self._short = short
+        ends = "".join(sorted({re.escape(k[-1]) for k in variant}))
+        self._cut_re = re.compile(f"(?<=[{ends}])|(?=[-#])" if ends else "(?=[-#])")
+
+    def _exact(self, norm: str) -> Candidate | None:
+        """The answer when the text is a library record's key plus at most a unit/floor/room that the
+        record's children hold, with no admin name contradicting it; else None (→ the full matcher).
+        Such an answer is the one the full matcher gives (tested), at a fraction of its cost."""
+        found = self._exact_id(norm)
+        if found is None:
+            return None
+        i, reason = found
+        level = self._level_of(self._parsed[i]) if i < len(self.records) else "room"
+        return self._candidate(i, 1.0, level, reason)
+
+    def _exact_id(self, norm: str) -> tuple[int, str] | None:
+        """(record id, reason) for `_exact`."""
+        if "、" in norm:
+            return None
+        district, street, community, body = self._split_admin(norm)
+        keys, short = self._keys, self._short
+        n = len(body)
+        # Only where a key can end: after a character some key ends with, or before "-"/"#" (shorthand);
+        # the regex finds those places in C, longest prefix first.
+        for end in reversed([m.start() for m in self._cut_re.finditer(body, 2)]):
+            prefix = body[:end]
+            idx = keys.get(prefix)
+            if idx is None and end < n and body[end] in "-#":
+                idx = short.get(prefix)
+            if idx is None:
+                continue
+            rest = body[end:]
+            if idx < 0 or (rest and rest[0] in _ALNUM and prefix[-1] in _ALNUM):
+                return None
+            m = _REST_RE.match(rest)
+            if m is None:
+                return None
+            p = self._parsed[idx]
+            if (
+                (district and p.district and district != p.district)
+                or (street and p.street and street != p.street)
+                or (community and p.community and community != p.community)
+            ):
+                return None
+            unit, floor, room = m.group("unit"), m.group("floor"), m.group("room")
+            if not room:
+                if unit or floor:
+                    return None
+                return idx, f"exact: {prefix}"
+            if not self._has_children[idx]:
+                return None
+            room = _canon_value(room)
+            children = self._children_with(idx, _canon_value(unit) if unit else None, room)
+            if len(children) != 1:
+                return None  # not there, or in several units: the full matcher weighs them
+            child_floor = self._child_floor[children[0] - len(self.records)]
+            if floor and child_floor >= 0 and int(floor) != child_floor:
+                return None
+            return children[0], f"exact: {prefix}" + (f"; unit {unit} =" if unit else "") + f"; room {room} ="
+        return None
+
+    def _candidate(self, i: int, score: float, level: str, reason: str) -> Candidate:
+        base = len(self.records)
+        if i < base:
+            r = self.records[i]
+            return Candidate(r.code, r.text, score, level, reason, r.parent)
+        j = i - base
+        parent = self.records[self._child_parent[j]].code
+        return Candidate(self._child_code[j], self._child_text[j], score, level, reason, parent)
+
+    # --- one-character typos ---------------------------------------------------------------------
+
+    def _build_names(self) -> None:
+        """The names of the library (roads, estates, villages: runs of Chinese characters between its
+        numbers) and, for each, its forms with one character unknown: "世界花园海?居" → 世界花园海华居.
+        A form two names share is ambiguous and corrects nothing."""
+        names: set[str] = set()
+        for p in self._parsed:
+            body = self._split_admin(p.norm)[3]
+            names.update(
+                run for m in _NAME_RUN_RE.finditer(body) if len(run := m.group().lstrip(_UNIT_HEADS)) >= 3
+            )
+        wildcards: dict[str, str] = {}
+        for name in names:
+            for i in range(len(name)):
+                form = f"{name[:i]}?{name[i + 1 :]}"
+                if wildcards.setdefault(form, name) != name:
+                    wildcards[form] = ""
+        self._names = names
+        self._wildcards = wildcards
+
+    def _corrected(self, norm: str) -> Candidate | None:
+        """A text with a one-character slip in a name ("世界花园海化居1栋2301"): the library name it must be,
+        when only one fits, and the exact path on the corrected text — scored on the text as written, and
+        only taken when that score is an accept; else None (→ the full matcher)."""
+        fixed = norm
+        fixes: list[str] = []
+        for m in _NAME_RUN_RE.finditer(self._split_admin(norm)[3]):
+            run = m.group().lstrip(_UNIT_HEADS)
+            if len(run) < 3 or run in self._names:
+                continue
+            fits = {self._wildcards.get(f"{run[:i]}?{run[i + 1 :]}") for i in range(len(run))} - {None, ""}
+            if len(fits) == 1:
+                name = fits.pop()
+                assert name is not None
+                fixed = fixed.replace(run, name, 1)
+                fixes.append(f"{run}→{name}")
+        if not fixes:
+            return None
+        found = self._exact_id(fixed)
+        if found is None:
+            return None
+        i = found[0]
+        parsed = self._parsed[i] if i < len(self.records) else self._parsed_child(i)
+        score, _agreed, level, reason = self._score(self._parse(norm), parsed)
+        if score < AUTO_ACCEPT:
+            return None
+        return self._candidate(i, round(score, 4), level, f"read {', '.join(fixes)}; {reason}")
+
+    @staticmethod
+    def _level_of(p: _Parsed) -> str:
+        kinds = p.by_kind
+        if "room" in kinds:
+            return "room"
+        if "building" in kinds or "block" in kinds or "unit" in kinds:
+            return "building"
+        if "number" in kinds:
+            return "number"
+        return "road" if p.road is not None and p.road == p.name else "estate"
+
+    def _children_for(self, q: _Parsed, parents: Sequence[int]) -> list[int]:
+        """Children of `parents` whose room is one of the query's numbers (10-601 read as 10 and 601)."""
+        values: set[str] = set()
+        for _kind, v in q.tokens:
+            values.add(v)
+            if "-" in v:
+                values.update(v.split("-"))
+        found: list[int] = []
+        for parent in parents:
+            if self._has_children[parent]:
+                for v in values:
+                    found.extend(self._children_with(parent, None, v))
+        return found
+
+    def _parsed_child(self, i: int) -> _Parsed:
+        parsed = self._child_parsed.get(i)
+        if parsed is None:
+            if len(self._child_parsed) > 50_000:
+                self._child_parsed.clear()  # a bounded cache: children are parsed only when reached
+            r = self._record(i)
+            parsed = self._parse(normalize(r.text), self._add_components(r), is_library=True)
+            self._child_parsed[i] = parsed
+        return parsed
+
     # --- scoring ---------------------------------------------------------------------------------
 
     @staticmethod
@@ -511,6 +932,12 @@ class Matcher:
             best = max(best, ESTATE_SUFFIX * self._similarity(q.core, c.core))
             if c.alt_core is not None and best < ESTATE_SUFFIX:
                 best = max(best, ESTATE_SUFFIX * ROAD_OMITTED * self._similarity(q.core, c.alt_core))
+        if best < SITE_OMITTED and c.road is not None and c.road != c.name:
+            # The estate left out, the road and number kept ("前海路58号1栋" for "前海路58号大磡安居苑1栋"):
+            # the road alone is compared; the numbers decide between the road's places.
+            for qn in (q.name, q.alt_name):
+                if qn:
+                    best = max(best, SITE_OMITTED * self._similarity(qn, c.road))
         return best
 
     @staticmethod
@@ -546,7 +973,7 @@ class Matcher:
                     return "agree", qv, 1.0
                 if kind == "unit" and len(parts) >= 3 and parts[1] == v:
                     return "agree", qv, 1.0  # 41-1-6D: building 41, unit 1, flat 6D
-                if kind == "bare" and v in parts:
+                if (kind == "bare" and v in parts) or (kind == "room" and v in parts[1:]):
                     return "agree", qv, 1.0
             if kind == "number" and qv.isdigit() and v.isdigit() and qv.startswith(v) and qv[len(v)] != "0":
                 # joined house number + room: 15103 = 15号 103 (see normalize.split_joined_number)
@@ -570,6 +997,8 @@ class Matcher:
             for other in _CROSS.get(kind, ()):
                 if v in q.by_kind.get(other, ()) and other not in c.by_kind:
                     return "agree", v, CROSS_KIND
+            if kind == "floor":
+                return "missing", None, 1.0  # a room names its floor: people rarely write both
             return "missing", None, UNTYPED_MISSING if kind == "bare" else MISSING
         # The query has values of this kind; the candidate's other values of the kind may account for
         # them ("兴业路2022号马鞍山小区31号" for "马鞍山小区31号"): then this one is only missing.
@@ -582,7 +1011,7 @@ class Matcher:
                 return "near", qv, NEAR
         return "conflict", unexplained[0], CONFLICT
 
-    def _score(self, q: _Parsed, c: _Parsed) -> tuple[float, int, str, str]:
+    def _score(self, q: _Parsed, c: _Parsed, name_sim: float | None = None) -> tuple[float, int, str, str]:
         factor = 1.0
         agreed = 0
         reasons: list[str] = []
@@ -619,7 +1048,8 @@ class Matcher:
                 continue
             factor *= EXTRA_COARSE
             reasons.append(f"{_LABEL.get(kind, kind)} {vs[0]} only in query")
-        name_sim = self._name_similarity(q, c)
+        if name_sim is None:
+            name_sim = self._name_similarity(q, c)
         admin_ok: list[str] = []
         for label, qa, ca in (
             ("district", q.district, c.district),
@@ -665,23 +1095,66 @@ class Matcher:
         norm = normalize(text)
         if not norm:
             return []
+        return self._match_norm(text, norm, k)
+
+    def _match_norm(self, text: str, norm: str, k: int) -> list[Candidate]:
         listed = _read_list(text)
         q = self._parse(norm if listed == text else normalize(listed))
-        scored: list[tuple[float, int, int, str, str]] = []
+        # Every factor of a score is ≤ 1, so a score is at most its name similarity: candidates are scored
+        # in order of name similarity, and once that falls below the k-th best score so far the rest can
+        # neither win nor tie (branch and bound: the same answer as scoring them all, at a fraction of
+        # the cost). Siblings share a name: its similarity is computed once.
+        names: dict[tuple[str, str | None, str | None], float] = {}
+        ordered: list[tuple[float, int]] = []
         for i in self._candidates(norm, TOP_K).tolist():
-            s, agreed, level, reason = self._score(q, self._parsed[i])
+            c = self._parsed[i]
+            key = (c.name, c.alt_name, c.road)
+            sim = names.get(key)
+            if sim is None:
+                sim = names[key] = self._name_similarity(q, c)
+            ordered.append((sim, i))
+        ordered.sort(key=lambda t: -t[0])
+        scored: list[tuple[float, int, int, str, str]] = []
+        best: list[float] = []  # the k best scores so far, a min-heap
+        for sim, i in ordered:
+            if len(best) >= k and sim < best[0]:
+                break
+            s, agreed, level, reason = self._score(q, self._parsed[i], sim)
             scored.append((s, agreed, i, level, reason))
+            if len(best) < k:
+                heapq.heappush(best, s)
+            elif s > best[0]:
+                heapq.heapreplace(best, s)
+        if len(self._child_parent) and scored:
+            # The children (dwellings) of the best parents whose room the query names compete too.
+            scored.sort(key=lambda t: -t[0])
+            parents = [t[2] for t in scored[:PARENTS_EXPANDED] if t[0] >= REVIEW_BAND[0]]
+            for i in self._children_for(q, parents):
+                s, agreed, level, reason = self._score(q, self._parsed_child(i))
+                scored.append((s, agreed, i, level, reason))
         # Equal scores: more components agreed first, then the closer whole text (it keeps what the
         # comparison set aside: "004号" against "4号", an admin name written the same way).
-        scored.sort(
-            key=lambda t: (-t[0], -t[1], -Indel.normalized_similarity(q.norm, self._parsed[t[2]].norm))
-        )
+        scored.sort(key=lambda t: (-t[0], -t[1], -Indel.normalized_similarity(q.norm, self._norm_of(t[2]))))
         out: list[Candidate] = []
         for s, _, i, level, reason in scored[:k]:
-            r = self.records[i]
-            out.append(Candidate(r.code, r.text, round(s, 4), level, reason))
+            r = self._record(i)
+            out.append(Candidate(r.code, r.text, round(s, 4), level, reason, r.parent))
         return out
 
+    def _norm_of(self, i: int) -> str:
+        return self._parsed[i].norm if i < len(self._parsed) else self._parsed_child(i).norm
+
     def best(self, text: str) -> Candidate | None:
-        found = self.match(text, k=1)
+        """The best standard address for `text`: the exact path when it answers, else the full matcher."""
+        hit = self._verbatim(text)
+        if hit is not None:
+            return hit
+        norm = normalize(text)
+        if not norm:
+            return None
+        if text == _read_list(text):
+            hit = self._exact(norm) or self._corrected(norm)
+            if hit is not None:
+                return hit
+        found = self._match_norm(text, norm, 1)
         return found[0] if found else None
