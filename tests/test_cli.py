@@ -125,3 +125,52 @@ def test_demo_load_from_a_world_and_if_empty(
     finally:
         get_settings.cache_clear()
         get_engine.cache_clear()
+
+
+VAL_PAIRS = (
+    Path(__file__).resolve().parents[2] / "shared" / "data" / "address" / "sz_matching" / "val_pairs.tsv"
+)
+
+
+@pytest.mark.skipif(not VAL_PAIRS.exists(), reason="the Shenzhen pairs file is not beside the checkout")
+def test_a_library_from_another_district_imports_as_lines_and_matches(
+    empty_engine_factory: Callable[[str], Engine], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """`address import --format lines` then `address match` on the Shenzhen pairs (Bao'an, Longgang, …):
+    areas outside our hierarchy are kept as text, and the free texts find their standard address."""
+    engine = empty_engine_factory("sqlite")
+    monkeypatch.setenv("GRIDGOV_DATABASE_URL", engine.url.render_as_string(hide_password=False))
+    get_settings.cache_clear()
+    get_engine.cache_clear()
+    pairs = []
+    with VAL_PAIRS.open(encoding="utf-8") as handle:
+        for line in handle:
+            parts = line.rstrip("\n").split("\t")
+            if len(parts) >= 3 and parts[2] == "1":
+                pairs.append((parts[0], parts[1]))
+            if len(pairs) == 400:
+                break
+    library = tmp_path / "library.txt"
+    library.write_text("\n".join(sorted({std for _free, std in pairs})) + "\n", encoding="utf-8")
+    queries = tmp_path / "queries.csv"
+    with queries.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["n", "地址"])
+        writer.writerows((n, free) for n, (free, _std) in enumerate(pairs))
+    try:
+        imported = runner.invoke(app, ["address", "import", str(library), "--format", "lines"])
+        assert imported.exit_code == 0, imported.output
+        out = tmp_path / "out.csv"
+        matched = runner.invoke(
+            app, ["address", "match", str(queries), "--column", "地址", "-o", str(out), "--workers", "2"]
+        )
+        assert matched.exit_code == 0, matched.output
+    finally:
+        get_settings.cache_clear()
+        get_engine.cache_clear()
+    with out.open(encoding="utf-8-sig", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [int(r["n"]) for r in rows] == list(range(len(pairs)))
+    right = sum(r["std_address"] == std for r, (_free, std) in zip(rows, pairs, strict=True))
+    assert right / len(pairs) >= 0.97, right / len(pairs)
+    assert "400 rows" in matched.output

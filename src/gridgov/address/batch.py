@@ -221,11 +221,16 @@ class _Done:
     counts: dict[str, int]
 
 
-def _rows_of(job: _Job, chunk: _Chunk) -> Iterator[tuple[int, list[str] | None, str | None]]:
-    """(line, values or None, problem) for every record of a chunk, blank CSV lines skipped."""
+_Row = tuple[int, list[str] | None, str | None, str | None]
+
+
+def _rows_of(job: _Job, chunk: _Chunk) -> Iterator[_Row]:
+    """(line, values or None, problem, the record's line as written when it is one clean line) for every
+    record of a chunk, blank CSV lines skipped. The line as written is copied to the output as it is:
+    quoting eleven columns again would cost more than matching the address does on the fast path."""
     if job.fmt == "xlsx":
         for line, cells in chunk.rows:
-            yield line, cells, None
+            yield line, cells, None, None
         return
     text = chunk.raw.decode(job.encoding, errors="replace")
     if job.fmt == "lines":
@@ -235,28 +240,32 @@ def _rows_of(job: _Job, chunk: _Chunk) -> Iterator[tuple[int, list[str] | None, 
                 chunk.first_line + offset,
                 [value],
                 f"bytes that are not valid {job.encoding}" if bad else None,
+                None,
             )
         return
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    physical = list(io.StringIO(text, newline=""))  # the lines exactly as the CSV reader reads them
+    reader = csv.reader(physical, strict=True)
     width = len(job.header)
     undecodable = "\ufffd" in text  # checked row by row only when the chunk has any
     column = job.column
     while True:
-        line = chunk.first_line + reader.line_num
+        before = reader.line_num
+        line = chunk.first_line + before
         try:
             values = next(reader)
         except StopIteration:
             return
         except csv.Error as exc:
-            yield line, None, f"broken CSV quoting: {exc}"
+            yield line, None, f"broken CSV quoting: {exc}", None
             continue
         if len(values) != width:
             if any(v.strip() for v in values):
-                yield line, values, f"expected {width} columns, found {len(values)}"
+                yield line, values, f"expected {width} columns, found {len(values)}", None
         elif undecodable and any("\ufffd" in v for v in values):
-            yield line, values, f"bytes that are not valid {job.encoding}"
+            yield line, values, f"bytes that are not valid {job.encoding}", None
         elif values[column].strip() or any(v.strip() for v in values):
-            yield line, values, None
+            written = physical[before].rstrip("\r\n") if reader.line_num == before + 1 else None
+            yield line, values, None, written
 
 
 def _memo_for(library: Library) -> dict[str, list[str]]:
@@ -276,7 +285,7 @@ def match_chunk(library: Library, job: _Job, chunk: _Chunk) -> _Done:
     writer = csv.writer(buffer)
     counts = {"rows": 0, "accept": 0, "review": 0, "reject": 0, "error": 0}
     width = len(job.header)
-    for line, values, problem in _rows_of(job, chunk):
+    for line, values, problem, written in _rows_of(job, chunk):
         if problem is not None:
             result = [*_result(library, matcher, None)[:-1], f"line {line}: {problem}"]
         else:
@@ -286,10 +295,15 @@ def match_chunk(library: Library, job: _Job, chunk: _Chunk) -> _Done:
             if cached is None:
                 cached = memo[text] = _result(library, matcher, text)
             result = cached
-        if values is None or len(values) != width:
-            values = (values or [])[:width]
-            values += [""] * (width - len(values))
-        writer.writerow(values + result)
+        if written is not None:
+            buffer.write(written)
+            buffer.write(",")
+            writer.writerow(result)
+        else:
+            if values is None or len(values) != width:
+                values = (values or [])[:width]
+                values += [""] * (width - len(values))
+            writer.writerow(values + result)
         counts["rows"] += 1
         counts[result[4]] += 1
     return _Done(buffer.getvalue(), counts)
