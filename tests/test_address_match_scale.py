@@ -59,12 +59,13 @@ def test_messy_resident_addresses_land_on_their_dwelling(
     assert all(r[7].startswith(r[6]) and r[6].startswith(r[5][:9]) for r in hits)
 
 
-def test_fast_paths_give_the_full_matchers_answer(
+def test_fast_paths_give_the_full_matchers_answer_or_a_better_one(
     world_matcher: Matcher, residents: list[tuple[str, str]]
 ) -> None:
     counted = {"verbatim": 0, "exact": 0, "corrected": 0}
-    disagree: list[str] = []
-    for text, _code in residents[:3000]:
+    differ: list[str] = []
+    worse: list[str] = []
+    for text, code in residents[:3000]:
         norm = normalize(text)
         fast = world_matcher._verbatim(text)
         path = "verbatim"
@@ -77,10 +78,13 @@ def test_fast_paths_give_the_full_matchers_answer(
         counted[path] += 1
         full = world_matcher.match(text, k=1)[0]
         if full.code != fast.code:
-            disagree.append(f"{path}: {text} → {fast.text} / full: {full.text}")
-    # Most records take a fast path, and every fast answer is the full matcher's answer.
-    assert counted["verbatim"] > 200 and counted["exact"] > 1500 and counted["corrected"] > 5, counted
-    assert disagree == []
+            differ.append(text)
+            if fast.code != code:
+                worse.append(f"{path}: {text} → {fast.text} / full: {full.text}")
+    # Most records take a fast path; a fast answer is the full matcher's, or else the true one.
+    assert counted["verbatim"] > 1000 and counted["exact"] > 1000 and counted["corrected"] > 5, counted
+    assert worse == []
+    assert len(differ) <= 3, differ
 
 
 def test_a_room_is_found_through_its_building(world_matcher: Matcher, world_library: Library) -> None:

@@ -217,7 +217,8 @@ class _Chunk:
 
 @dataclass
 class _Done:
-    text: str
+    data: bytes  # UTF-8: encoded once by the worker, written as it is (a str would be encoded to cross
+    # the pipe, decoded, and encoded again to be written)
     counts: dict[str, int]
 
 
@@ -306,7 +307,7 @@ def match_chunk(library: Library, job: _Job, chunk: _Chunk) -> _Done:
             writer.writerow(values + result)
         counts["rows"] += 1
         counts[result[4]] += 1
-    return _Done(buffer.getvalue(), counts)
+    return _Done(buffer.getvalue().encode("utf-8"), counts)
 
 
 def _byte_chunks(handle: BinaryIO, fmt: str, first_line: int, start: int) -> Iterator[_Chunk]:
@@ -565,10 +566,12 @@ def match_library_file(
         else _local_engine(library, job, chunks, workers)
     )
     counts = {"rows": 0, "accept": 0, "review": 0, "reject": 0, "error": 0}
-    with output.open("w", encoding="utf-8-sig", newline="") as handle:
-        csv.writer(handle).writerow([*job.header, *OUTPUT_COLUMNS])
+    header = io.StringIO()
+    csv.writer(header).writerow([*job.header, *OUTPUT_COLUMNS])
+    with output.open("wb") as handle:
+        handle.write(header.getvalue().encode("utf-8-sig"))
         for chunk, done in results:
-            handle.write(done.text)
+            handle.write(done.data)
             for key, value in done.counts.items():
                 counts[key] += value
             if progress is not None:

@@ -281,6 +281,8 @@ class _Parsed:
 
 
 def _canon_value(v: str, typed: bool = False) -> str:
+    if v.isdigit() and v[0] != "0":
+        return v  # the common case ("601"): nothing to strip, no regex call
     v = _ZEROS_RE.sub("", v)
     if typed and "-" in v:
         v = _LETTER_DASH_RE.sub("", v)  # "A-1栋" = "A1栋"
@@ -880,8 +882,9 @@ class Matcher:
 
     def _corrected(self, norm: str) -> Candidate | None:
         """A text with a one-character slip in a name ("世界花园海化居1栋2301"): the library name it must be,
-        when only one fits, and the exact path on the corrected text — scored on the text as written, and
-        only taken when that score is an accept; else None (→ the full matcher)."""
+        when only one fits, and the exact path on the corrected text — scored on the text as written (so a
+        slip costs what the full matcher says it costs), and only taken when that score is at least in the
+        review band; else None (→ the full matcher)."""
         fixed = norm
         fixes: list[str] = []
         for m in _NAME_RUN_RE.finditer(self._split_admin(norm)[3]):
@@ -902,7 +905,7 @@ class Matcher:
         i = found[0]
         parsed = self._parsed[i] if i < len(self.records) else self._parsed_child(i)
         score, _agreed, level, reason = self._score(self._parse(norm), parsed)
-        if score < AUTO_ACCEPT:
+        if score < REVIEW_BAND[0]:
             return None
         return self._candidate(i, round(score, 4), level, f"read {', '.join(fixes)}; {reason}")
 
