@@ -108,6 +108,19 @@ def test_bad_requests_are_refused_clearly(library_engine: Engine, tmp_path: Path
             match_file(session, queries(tmp_path), tmp_path / "x.csv", column="地址", engine="dask")
 
 
+def test_binary_and_empty_inputs_are_refused_by_name(library_engine: Engine, tmp_path: Path) -> None:
+    binary = tmp_path / "photo.csv"
+    binary.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)) * 8)
+    empty = tmp_path / "empty.csv"
+    empty.write_bytes(b"  \n")
+    with session_factory(library_engine)() as session:
+        with pytest.raises(InvalidInput, match="photo.csv looks binary"):
+            match_file(session, binary, tmp_path / "x.csv", column="地址")
+        with pytest.raises(InvalidInput, match="empty.csv is empty"):
+            match_file(session, empty, tmp_path / "x.csv", column="地址")
+    assert not (tmp_path / "x.csv").exists()
+
+
 def test_an_empty_library_is_refused(empty_engine_factory: Callable[[str], Engine], tmp_path: Path) -> None:
     engine = empty_engine_factory("sqlite")
     with session_factory(engine)() as session, pytest.raises(InvalidInput, match="library is empty"):
