@@ -114,9 +114,9 @@ def test_binary_and_empty_inputs_are_refused_by_name(library_engine: Engine, tmp
     empty = tmp_path / "empty.csv"
     empty.write_bytes(b"  \n")
     with session_factory(library_engine)() as session:
-        with pytest.raises(InvalidInput, match="photo.csv looks binary"):
+        with pytest.raises(InvalidInput, match=r"photo\.csv looks binary"):
             match_file(session, binary, tmp_path / "x.csv", column="地址")
-        with pytest.raises(InvalidInput, match="empty.csv is empty"):
+        with pytest.raises(InvalidInput, match=r"empty\.csv is empty"):
             match_file(session, empty, tmp_path / "x.csv", column="地址")
     assert not (tmp_path / "x.csv").exists()
 
