@@ -7,4 +7,5 @@ def import_all_models() -> None:
     import gridgov.accounts.models
     import gridgov.address.models
     import gridgov.areas.models
-    import gridgov.audit.models  # noqa: F401
+    import gridgov.audit.models
+    import gridgov.events.models  # noqa: F401

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, DateTime, ForeignKey, Integer, String, Text
+from sqlalchemy import Boolean, DateTime, ForeignKey, Integer, String, Text, true
 from sqlalchemy.orm import Mapped, mapped_column
 
 from gridgov.core.db import Base
@@ -20,6 +20,11 @@ class OrgUnit(Base):
     name: Mapped[str] = mapped_column(String(128))
     kind: Mapped[str] = mapped_column(String(32))  # department | contractor | command_centre | workstation
     area_code: Mapped[str | None] = mapped_column(String(15), nullable=True)
+    # The 1+8+N command system (events): the level a unit handles at and the centre it reports to.
+    name_en: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    level: Mapped[str | None] = mapped_column(String(16), nullable=True)  # district | street | community
+    parent_code: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
 
 
 class UserAccount(Base):

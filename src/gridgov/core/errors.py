@@ -42,3 +42,11 @@ class Unauthenticated(GridgovError):
 class Forbidden(GridgovError):
     code = "forbidden"
     http_status = 403
+
+
+class Conflict(GridgovError):
+    """The request is valid but the object's current state does not allow it (an illegal transition, an
+    edit based on an outdated version)."""
+
+    code = "conflict"
+    http_status = 409

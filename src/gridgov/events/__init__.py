@@ -1,0 +1,1 @@
+"""Event handling: taxonomy, intake, dispatch, the whistle, deadlines and the closed loop."""

@@ -1,0 +1,664 @@
+"""Event rules: categories and their versions, intake from every channel, the workflow's effects, deadlines
+and the whistle (issue 5). The only place that writes events.
+
+- **Intake** (`submit`): one function behind every channel. The place is a point (WGS84 or GCJ-02) located to
+  a grid, or an address text matched through the address library; a point outside the district is refused.
+  A submission may carry an idempotency key: a retry with the same key returns the event the first one made
+  (also when two arrive at once: the unique key decides, the loser reads the winner's event).
+- **Workflow** (`act`): every state change goes through `workflow.next_state`; this module adds what each
+  action does to the event (the handling unit and the deadline at dispatch, a rework count, the rating …),
+  checks the version the caller read (a stale one is refused, never merged), and writes one `EventStep`.
+- **Deadlines** (`deadline_status`, `refresh_deadlines`): the clock starts at dispatch; the due time is on the
+  working-day calendar (working hours or working days, per the category version the event was filed under);
+  yellow once 80% of the working time is used, red when overdue.
+- **Whistle** (`blow_whistle`, `summons_step`): the summoned departments' three deadlines (sign 1 h, contact
+  24 h, report on site in 3 working days, 5 for hard cases — `WhistleRules`), each one's timestamps, the rule
+  that an event cannot close while a summoned department has not reported in, and the street's rating.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, Final
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from gridgov.accounts.models import OrgUnit
+from gridgov.areas.scope import WHOLE_DISTRICT, AreaScope
+from gridgov.core.calendar import WorkingCalendar, get_calendar
+from gridgov.core.clock import get_clock
+from gridgov.core.errors import Conflict, Forbidden, InvalidInput, NotFound, OutsideDistrict
+from gridgov.events.models import Event, EventCategory, EventStep, Whistle, WhistleSummons
+from gridgov.events.workflow import OPEN_STATES, Action, State, next_state
+
+CHANNELS: Final = ("grid", "public", "hotline", "department", "video")
+WHISTLE_GROUNDS: Final = ("beyond_powers", "no_owner", "spans_areas", "many_departments", "emergency")
+#: Share of the working time after which an event turns yellow.
+YELLOW_AT: Final = 0.8
+#: A closed event may be reopened for this long.
+REOPEN_WINDOW: Final = timedelta(days=30)
+_TICKET_ALPHABET: Final = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # no 0/O, 1/I: read over the phone
+
+
+@dataclass(frozen=True)
+class WhistleRules:
+    """How long a summoned department has to sign for the whistle, contact the street, report in on site."""
+
+    sign_hours: float = 1.0
+    contact_hours: float = 24.0
+    report_working_days: int = 3
+    report_working_days_hard: int = 5
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who acts: recorded on every step; ``scope`` bounds the events they may touch."""
+
+    name: str
+    user_id: int | None = None
+    scope: AreaScope = WHOLE_DISTRICT
+    unit_code: str | None = None
+
+
+SYSTEM: Final = Actor(name="system")
+
+
+@dataclass
+class NewEvent:
+    subtype_code: str
+    title: str
+    channel: str = "grid"
+    description: str = ""
+    lon: float | None = None
+    lat: float | None = None
+    crs: str = "wgs84"
+    address_text: str | None = None
+    reporter_name: str | None = None
+    reporter_phone: str | None = None
+    idempotency_key: str | None = None
+    urgent: bool | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Categories and units
+
+
+def seed_categories(session: Session, *, path: Path | None = None) -> int:
+    """Version 1 of every seeded subtype that is not there yet; returns how many were added."""
+    from gridgov.events.taxonomy import load_categories
+
+    majors = load_categories(path) if path is not None else load_categories()
+    have = set(session.scalars(select(EventCategory.code)))
+    now = get_clock().now()
+    added = 0
+    for major in majors:
+        for sub in major.subtypes:
+            if sub.code in have:
+                continue
+            session.add(
+                EventCategory(
+                    code=sub.code,
+                    version=1,
+                    major_code=major.code,
+                    major_name=major.name,
+                    name=sub.name,
+                    name_en=sub.name_en,
+                    domain=major.domain,
+                    level=sub.level,
+                    department_code=sub.department,
+                    limit_value=float(sub.limit),
+                    limit_unit=sub.limit_unit,
+                    closing=sub.closing,
+                    urgent=sub.urgent,
+                    whistle_hint=sub.whistle_hint,
+                    active=True,
+                    created_at=now,
+                )
+            )
+            added += 1
+    session.flush()
+    return added
+
+
+def seed_org_units(session: Session) -> int:
+    """The 1+8+N units (district centre, street centres and departments, one workstation per community)
+    that are not there yet; existing units get their level and parent."""
+    from gridgov.areas.models import Community, Street
+    from gridgov.events.taxonomy import load_org_units
+
+    streets = [(s.code, s.name) for s in session.scalars(select(Street).order_by(Street.code))]
+    communities = [
+        (c.code, c.name, c.street_code) for c in session.scalars(select(Community).order_by(Community.code))
+    ]
+    existing = {u.code: u for u in session.scalars(select(OrgUnit))}
+    added = 0
+    for seed in load_org_units(streets, communities):
+        unit = existing.get(seed.code)
+        if unit is None:
+            unit = OrgUnit(code=seed.code, name=seed.name, kind=seed.kind)
+            session.add(unit)
+            added += 1
+        unit.name_en = seed.name_en
+        unit.level = seed.level
+        unit.parent_code = seed.parent
+        unit.area_code = seed.area_code
+        unit.active = True
+    session.flush()
+    return added
+
+
+def current_category(session: Session, code: str) -> EventCategory:
+    """The newest active version of a subtype."""
+    category = session.scalars(
+        select(EventCategory)
+        .where(EventCategory.code == code, EventCategory.active.is_(True))
+        .order_by(EventCategory.version.desc())
+    ).first()
+    if category is None:
+        raise InvalidInput(f"Unknown event type '{code}': see GET /api/events/categories")
+    return category
+
+
+def revise_category(session: Session, code: str, **changes: Any) -> EventCategory:
+    """A new version of a subtype with ``changes``; events filed under older versions keep their rules."""
+    allowed = {
+        "name",
+        "name_en",
+        "level",
+        "department_code",
+        "limit_value",
+        "limit_unit",
+        "closing",
+        "urgent",
+    }
+    unknown = set(changes) - allowed
+    if unknown:
+        raise InvalidInput(f"Cannot change {', '.join(sorted(unknown))} of an event type")
+    if "limit_unit" in changes and changes["limit_unit"] not in ("working_hours", "working_days"):
+        raise InvalidInput("limit_unit is working_hours or working_days")
+    if "limit_value" in changes and not float(changes["limit_value"]) > 0:
+        raise InvalidInput("The time limit must be positive")
+    old = current_category(session, code)
+    columns = {c.key: getattr(old, c.key) for c in EventCategory.__table__.columns if c.key != "id"}
+    new = EventCategory(**{**columns, **changes, "version": old.version + 1, "created_at": get_clock().now()})
+    old.active = False
+    session.add(new)
+    session.flush()
+    return new
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Intake
+
+
+def _new_ticket(session: Session, now: datetime) -> str:
+    for _ in range(8):
+        ticket = f"NS{now:%y%m%d}" + "".join(secrets.choice(_TICKET_ALPHABET) for _ in range(6))
+        if session.scalars(select(Event.id).where(Event.ticket == ticket)).first() is None:
+            return ticket
+    raise Conflict("Could not make a unique ticket code; try again")  # pragma: no cover - 32^6 per day
+
+
+def _place(session: Session, new: NewEvent) -> dict[str, Any]:
+    """Where the event is: its grid, community and street, from a point or an address text."""
+    from gridgov.areas.service import area_index
+
+    if new.lon is not None and new.lat is not None:
+        located = area_index(session).locate(new.lon, new.lat, new.crs)
+        if not located.inside or located.grid is None:
+            raise OutsideDistrict(
+                f"The point ({new.lon:.6f}, {new.lat:.6f}) lies outside Nanshan district: "
+                "report it to the district where it is"
+            )
+        return {
+            "lon": located.lon,
+            "lat": located.lat,
+            "grid_code": located.grid.code,
+            "community_code": located.community.code if located.community else None,
+            "street_code": located.street.code if located.street else None,
+        }
+    if new.address_text and new.address_text.strip():
+        from gridgov.address.batch import cached_library, match_texts
+        from gridgov.address.match import decide
+
+        library = cached_library(session)
+        [values] = match_texts(library, [new.address_text])
+        code, _text, _level, score, _decision, street, community, grid, reason = values
+        if not code or not grid or decide(float(score or 0)) == "reject":
+            raise InvalidInput(
+                f"Could not place the address '{new.address_text.strip()}' in a grid ({reason}); "
+                "give a map point or a fuller address"
+            )
+        return {
+            "std_address_code": code,
+            "grid_code": grid,
+            "community_code": community or None,
+            "street_code": street or None,
+        }
+    raise InvalidInput("Say where it is: a map point (lon, lat) or an address")
+
+
+def submit(session: Session, new: NewEvent, *, actor: Actor = SYSTEM) -> tuple[Event, bool]:
+    """File an event; returns it and whether it was made now (False: a retry of an earlier submission)."""
+    from gridgov.core import crypto
+    from gridgov.core.identifiers import normalise_phone
+
+    if new.idempotency_key is not None:
+        key = new.idempotency_key.strip()
+        if not key or len(key) > 128:
+            raise InvalidInput("An idempotency key is 1 to 128 characters")
+        earlier = session.scalars(select(Event).where(Event.idempotency_key == key)).first()
+        if earlier is not None:
+            return earlier, False
+        new.idempotency_key = key
+    if new.channel not in CHANNELS:
+        raise InvalidInput(f"Unknown channel '{new.channel}': one of {', '.join(CHANNELS)}")
+    title = (new.title or "").strip()
+    if not title:
+        raise InvalidInput("Give the event a short title (what is wrong)")
+    if len(title) > 200 or len(new.description) > 5000:
+        raise InvalidInput("Title at most 200 characters, description at most 5,000")
+    category = current_category(session, new.subtype_code)
+    place = _place(session, new)
+    now = get_clock().now()
+    phone = None
+    phone_hash = None
+    if new.reporter_phone:
+        normalized = normalise_phone(new.reporter_phone)
+        phone = crypto.encrypt(normalized, "event.reporter_phone")
+        phone_hash = crypto.lookup_hash(normalized, "phone")
+    event = Event(
+        ticket=_new_ticket(session, now),
+        channel=new.channel,
+        idempotency_key=new.idempotency_key,
+        category_id=category.id,
+        subtype_code=category.code,
+        title=title,
+        description=new.description.strip(),
+        state=State.reported.value,
+        urgent=category.urgent if new.urgent is None else new.urgent,
+        address_text=(new.address_text or "").strip() or None,
+        reporter_name=(new.reporter_name or "").strip() or None,
+        reporter_phone=phone,
+        reporter_phone_hash=phone_hash,
+        reporter_user_id=actor.user_id,
+        deadline_status="none",
+        reworks=0,
+        supervised=False,
+        version=1,
+        created_at=now,
+        updated_at=now,
+        **place,
+    )
+    if actor is not SYSTEM and not actor.scope.covers(event.grid_code or ""):
+        raise Forbidden("That place lies outside your area scope")
+    try:
+        with session.begin_nested():
+            session.add(event)
+            session.flush()
+    except IntegrityError:
+        # Two submissions with one key at once: the other one won; answer with its event.
+        if new.idempotency_key is None:
+            raise
+        earlier = session.scalars(select(Event).where(Event.idempotency_key == new.idempotency_key)).first()
+        if earlier is None:
+            raise
+        return earlier, False
+    _record(
+        session, event, "report", None, State.reported, actor, now, note=None, data={"channel": new.channel}
+    )
+    return event, True
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Workflow
+
+
+def _record(
+    session: Session,
+    event: Event,
+    action: str,
+    source: State | None,
+    target: State,
+    actor: Actor,
+    at: datetime,
+    *,
+    note: str | None,
+    data: dict[str, Any] | None = None,
+) -> EventStep:
+    step = EventStep(
+        event_id=event.id,
+        action=action,
+        from_state=source.value if source is not None else None,
+        to_state=target.value,
+        actor_user_id=actor.user_id,
+        actor_name=actor.name,
+        at=at,
+        note=note,
+        data=data or {},
+    )
+    session.add(step)
+    session.flush()
+    return step
+
+
+def get_event(session: Session, ref: int | str, *, scope: AreaScope = WHOLE_DISTRICT) -> Event:
+    """An event by id or ticket, within the scope."""
+    column = Event.id if isinstance(ref, int) else Event.ticket
+    event = session.scalars(select(Event).where(column == ref)).first()
+    if event is None:
+        raise NotFound(f"No event {ref}")
+    if not scope.covers(event.grid_code or ""):
+        raise Forbidden("That event lies outside your area scope")
+    return event
+
+
+def due_time(category: EventCategory, start: datetime, calendar: WorkingCalendar | None = None) -> datetime:
+    """When an event dispatched at ``start`` must be handled, on the working-day calendar."""
+    calendar = calendar or get_calendar()
+    if category.limit_unit == "working_days":
+        return calendar.add_working_days(start, round(category.limit_value))
+    return calendar.add_working_hours(start, category.limit_value)
+
+
+def act(
+    session: Session,
+    event: Event,
+    action: Action | str,
+    *,
+    actor: Actor,
+    version: int | None = None,
+    note: str | None = None,
+    reason: str | None = None,
+    unit: str | None = None,
+    rating: int | None = None,
+    duration: float | None = None,
+) -> Event:
+    """Apply one workflow action to ``event`` (see the module documentation); ``version`` is the version the
+    caller read — a different current version means someone else acted meanwhile."""
+    action = Action(action)
+    if not actor.scope.covers(event.grid_code or ""):
+        raise Forbidden("That event lies outside your area scope")
+    if version is not None and version != event.version:
+        raise Conflict(
+            f"Event {event.ticket} changed meanwhile (you read version {version}, it is now "
+            f"{event.version}): reload it and try again",
+            code="stale_version",
+        )
+    source = State(event.state)
+    target = next_state(source, action, reason=reason, unit=unit, rating=rating, duration=duration)
+    now = get_clock().now()
+    data: dict[str, Any] = {}
+    category = session.get(EventCategory, event.category_id)
+    assert category is not None
+    if action is Action.dispatch:
+        assert unit is not None
+        handler = session.scalars(select(OrgUnit).where(OrgUnit.code == unit.strip())).first()
+        if handler is None or not handler.active:
+            raise InvalidInput(f"No active handling unit '{unit}'")
+        event.handling_unit_code = handler.code
+        event.handling_level = handler.level
+        event.dispatched_at = now
+        event.due_at = due_time(category, now)
+        event.deadline_status = "green"
+        data = {"unit": handler.code, "due_at": event.due_at.isoformat()}
+    elif action is Action.return_:
+        data = {"unit": event.handling_unit_code}
+        event.handling_unit_code = None
+        event.due_at = None
+        event.deadline_status = "none"
+    elif action is Action.fail_verification:
+        event.reworks += 1
+    elif action is Action.close:
+        waiting = _summons_not_reported(session, event)
+        if waiting:
+            raise Conflict(
+                "The event cannot close while summoned departments have not reported in: "
+                + ", ".join(waiting),
+                code="whistle_open",
+            )
+        event.closed_at = now
+        event.deadline_status = "none"
+    elif action is Action.evaluate:
+        event.rating = rating
+    elif action is Action.reopen:
+        if event.closed_at is None or now - _aware(event.closed_at) > REOPEN_WINDOW:
+            raise Conflict(f"An event can be reopened within {REOPEN_WINDOW.days} days of closing")
+        event.closed_at = None
+        event.handling_unit_code = None
+        event.due_at = None
+    elif action is Action.request_extension:
+        if event.extension_pending is not None:
+            raise Conflict("An extension is already waiting for a decision")
+        event.extension_pending = duration
+        data = {"hours": duration}
+    elif action in (Action.approve_extension, Action.deny_extension):
+        if event.extension_pending is None:
+            raise Conflict("No extension was requested")
+        if action is Action.approve_extension and event.due_at is not None:
+            event.due_at = get_calendar().add_working_hours(_aware(event.due_at), event.extension_pending)
+            data = {"hours": event.extension_pending, "due_at": event.due_at.isoformat()}
+        event.extension_pending = None
+    elif action is Action.supervise:
+        event.supervised = True
+    elif action in (
+        Action.whistle,
+        Action.whistle_sign,
+        Action.whistle_contact,
+        Action.whistle_report,
+        Action.whistle_rate,
+    ):
+        raise InvalidInput("Use blow_whistle / summons_step for the whistle")
+    event.state = target.value
+    event.version += 1
+    event.updated_at = now
+    if event.due_at is not None and target in OPEN_STATES:
+        event.deadline_status = deadline_status(event, now)
+    _record(session, event, action.value, source, target, actor, now, note=note or reason, data=data)
+    return event
+
+
+def _aware(moment: datetime) -> datetime:
+    # SQLite hands back naive datetimes; everything we store is UTC.
+    from datetime import UTC
+
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def deadline_status(event: Event, now: datetime, calendar: WorkingCalendar | None = None) -> str:
+    """green, yellow (≥ 80% of the working time used) or red (overdue); none when no clock runs."""
+    if event.due_at is None or event.dispatched_at is None:
+        return "none"
+    calendar = calendar or get_calendar()
+    due = _aware(event.due_at)
+    if now >= due:
+        return "red"
+    start = _aware(event.dispatched_at)
+    total = calendar.working_hours_between(start, due)
+    used = calendar.working_hours_between(start, now)
+    return "yellow" if total > 0 and used >= YELLOW_AT * total else "green"
+
+
+def refresh_deadlines(session: Session, *, now: datetime | None = None) -> dict[str, int]:
+    """The periodic job: recolour every open event with a running clock; returns how many turned yellow and
+    red now (the ones that turned red are escalated by the caller's notification step)."""
+    now = now or get_clock().now()
+    changed = {"yellow": 0, "red": 0}
+    running = session.scalars(
+        select(Event).where(Event.state.in_([s.value for s in OPEN_STATES]), Event.due_at.is_not(None))
+    )
+    for event in running:
+        status = deadline_status(event, now)
+        if status != event.deadline_status:
+            if status in changed:
+                changed[status] += 1
+            event.deadline_status = status
+    session.flush()
+    return changed
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Whistle
+
+
+def blow_whistle(
+    session: Session,
+    event: Event,
+    *,
+    actor: Actor,
+    ground: str,
+    departments: Sequence[str],
+    note: str | None = None,
+    hard_case: bool = False,
+    version: int | None = None,
+    rules: WhistleRules = WhistleRules(),
+) -> Whistle:
+    """The street summons departments to the event (街道吹哨、部门报到)."""
+    if ground not in WHISTLE_GROUNDS:
+        raise InvalidInput(f"Whistle ground is one of {', '.join(WHISTLE_GROUNDS)}")
+    codes = sorted({d.strip() for d in departments if d and d.strip()})
+    if not codes:
+        raise InvalidInput("Summon at least one department")
+    units = {u.code: u for u in session.scalars(select(OrgUnit).where(OrgUnit.code.in_(codes)))}
+    missing = [c for c in codes if c not in units or units[c].kind != "department"]
+    if missing:
+        raise InvalidInput(f"Not departments: {', '.join(missing)}")
+    if not actor.scope.covers(event.grid_code or ""):
+        raise Forbidden("That event lies outside your area scope")
+    if version is not None and version != event.version:
+        raise Conflict(
+            f"Event {event.ticket} changed meanwhile: reload it and try again", code="stale_version"
+        )
+    next_state(State(event.state), Action.whistle, reason=ground)
+    now = get_clock().now()
+    calendar = get_calendar()
+    whistle = Whistle(
+        event_id=event.id, ground=ground, note=note, hard_case=hard_case, blown_by=actor.name, blown_at=now
+    )
+    session.add(whistle)
+    session.flush()
+    days = rules.report_working_days_hard if hard_case else rules.report_working_days
+    for code in codes:
+        session.add(
+            WhistleSummons(
+                whistle_id=whistle.id,
+                department_code=code,
+                sign_due=now + timedelta(hours=rules.sign_hours),
+                contact_due=now + timedelta(hours=rules.contact_hours),
+                report_due=calendar.add_working_days(now, days),
+            )
+        )
+    event.version += 1
+    event.updated_at = now
+    state = State(event.state)
+    _record(
+        session,
+        event,
+        Action.whistle.value,
+        state,
+        state,
+        actor,
+        now,
+        note=note,
+        data={"ground": ground, "departments": codes},
+    )
+    return whistle
+
+
+def _summons_not_reported(session: Session, event: Event) -> list[str]:
+    rows = session.execute(
+        select(WhistleSummons.department_code)
+        .join(Whistle, Whistle.id == WhistleSummons.whistle_id)
+        .where(Whistle.event_id == event.id, WhistleSummons.reported_at.is_(None))
+        .order_by(WhistleSummons.department_code)
+    )
+    return [code for (code,) in rows]
+
+
+def summons_step(
+    session: Session,
+    event: Event,
+    department: str,
+    action: Action | str,
+    *,
+    actor: Actor,
+    rating: int | None = None,
+    comment: str | None = None,
+) -> WhistleSummons:
+    """A summoned department signs for the whistle, contacts the street, reports in on site; or the street
+    rates its response. Each step once, in order."""
+    action = Action(action)
+    steps = {
+        Action.whistle_sign: ("signed_at", None),
+        Action.whistle_contact: ("contacted_at", "signed_at"),
+        Action.whistle_report: ("reported_at", "contacted_at"),
+    }
+    summons = session.scalars(
+        select(WhistleSummons)
+        .join(Whistle, Whistle.id == WhistleSummons.whistle_id)
+        .where(Whistle.event_id == event.id, WhistleSummons.department_code == department)
+        .order_by(WhistleSummons.id.desc())
+    ).first()
+    if summons is None:
+        raise NotFound(f"{department} was not summoned to event {event.ticket}")
+    state = State(event.state)
+    next_state(state, action, reason=comment, rating=rating)
+    now = get_clock().now()
+    if action is Action.whistle_rate:
+        if summons.reported_at is None:
+            raise Conflict(f"{department} has not reported in yet: rate it once it has")
+        summons.rating = rating
+        summons.comment = comment
+    else:
+        column, before = steps[action]
+        if getattr(summons, column) is not None:
+            raise Conflict(f"{department} already did '{action.value}'")
+        if before is not None and getattr(summons, before) is None:
+            raise Conflict(
+                f"{department} must '{'whistle_sign' if before == 'signed_at' else 'whistle_contact'}' first"
+            )
+        setattr(summons, column, now)
+    event.version += 1
+    event.updated_at = now
+    _record(
+        session,
+        event,
+        action.value,
+        state,
+        state,
+        actor,
+        now,
+        note=comment,
+        data={"department": department, **({"rating": rating} if rating is not None else {})},
+    )
+    return summons
+
+
+def summons_late(summons: WhistleSummons, now: datetime) -> list[str]:
+    """Which of a summoned department's deadlines have passed without the step."""
+    late = []
+    for step, due, done in (
+        ("sign", summons.sign_due, summons.signed_at),
+        ("contact", summons.contact_due, summons.contacted_at),
+        ("report", summons.report_due, summons.reported_at),
+    ):
+        if done is None and now > _aware(due):
+            late.append(step)
+    return late
+
+
+def timeline(session: Session, event: Event) -> list[EventStep]:
+    return list(
+        session.scalars(select(EventStep).where(EventStep.event_id == event.id).order_by(EventStep.id))
+    )
+
+
+def count_events(session: Session) -> int:
+    return int(session.scalar(select(func.count()).select_from(Event)) or 0)

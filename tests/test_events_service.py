@@ -1,0 +1,273 @@
+"""Event intake, workflow effects, deadlines on the working-day calendar, and the whistle (both backends)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+
+import pytest
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session
+
+from gridgov.accounts.models import OrgUnit
+from gridgov.address.models import StdAddress
+from gridgov.areas.scope import AreaScope, ScopeLevel
+from gridgov.core.clock import CHINA_TZ, FrozenClock, use_clock
+from gridgov.core.db import session_factory
+from gridgov.core.errors import Conflict, Forbidden, InvalidInput, OutsideDistrict
+from gridgov.events import service
+from gridgov.events.models import Event, EventCategory, EventStep
+from gridgov.events.service import Actor, NewEvent
+from gridgov.events.workflow import Action, IllegalTransition, State
+
+# An anchor point inside 南山社区 (440305002007), and Hong Kong.
+INSIDE = (113.9248, 22.530853)
+HONG_KONG = (114.1694, 22.3193)
+DESK = Actor(name="desk")
+
+
+def cst(*args: int) -> datetime:
+    return datetime(*args, tzinfo=CHINA_TZ)  # type: ignore[misc]
+
+
+@pytest.fixture
+def db(engine: Engine) -> Iterator[Session]:
+    with session_factory(engine)() as session:
+        service.seed_org_units(session)
+        service.seed_categories(session)
+        yield session
+        session.rollback()
+
+
+def _hours_subtype(session: Session) -> EventCategory:
+    """A subtype limited in working hours (暴露垃圾: 4 working hours)."""
+    category = session.scalars(select(EventCategory).where(EventCategory.name == "暴露垃圾")).first()
+    assert category is not None and category.limit_unit == "working_hours" and category.limit_value == 4
+    return category
+
+
+def _department(session: Session) -> str:
+    code = session.scalars(
+        select(OrgUnit.code).where(OrgUnit.kind == "department").order_by(OrgUnit.code)
+    ).first()
+    assert code is not None
+    return code
+
+
+def _report(session: Session, **kwargs: object) -> Event:
+    category = _hours_subtype(session)
+    new = NewEvent(subtype_code=category.code, title="小区门口垃圾堆积", lon=INSIDE[0], lat=INSIDE[1])
+    for key, value in kwargs.items():
+        setattr(new, key, value)
+    event, created = service.submit(session, new)
+    assert created
+    return event
+
+
+def test_seeds_are_idempotent(db: Session) -> None:
+    assert service.seed_categories(db) == 0 and service.seed_org_units(db) == 0
+    assert db.scalar(select(func.count()).select_from(EventCategory)) >= 50
+    centres = db.scalars(select(OrgUnit).where(OrgUnit.kind == "command_centre")).all()
+    assert len([c for c in centres if c.level == "street"]) == 8
+    assert len([c for c in centres if c.level == "district"]) == 1
+
+
+def test_a_point_report_lands_in_its_grid_with_a_ticket_and_a_first_step(db: Session) -> None:
+    event = _report(db, reporter_phone="13812345678", reporter_name="王女士")
+    assert event.state == "reported" and event.community_code == "440305002007"
+    assert event.grid_code is not None and event.grid_code.startswith("440305002007")
+    assert event.street_code == "440305002000"
+    assert event.ticket.startswith("NS") and len(event.ticket) == 14
+    assert event.reporter_phone is not None and "13812345678" not in event.reporter_phone
+    [step] = service.timeline(db, event)
+    assert (step.action, step.from_state, step.to_state) == ("report", None, "reported")
+
+
+def test_outside_the_district_unknown_types_and_no_place_are_refused(db: Session) -> None:
+    code = _hours_subtype(db).code
+    with pytest.raises(OutsideDistrict, match="outside Nanshan"):
+        service.submit(db, NewEvent(subtype_code=code, title="x", lon=HONG_KONG[0], lat=HONG_KONG[1]))
+    with pytest.raises(InvalidInput, match="Unknown event type"):
+        service.submit(db, NewEvent(subtype_code="9999", title="x", lon=INSIDE[0], lat=INSIDE[1]))
+    with pytest.raises(InvalidInput, match="Say where it is"):
+        service.submit(db, NewEvent(subtype_code=code, title="x"))
+    with pytest.raises(InvalidInput, match="title"):
+        service.submit(db, NewEvent(subtype_code=code, title="  ", lon=INSIDE[0], lat=INSIDE[1]))
+
+
+def test_an_address_text_is_placed_through_the_library(db: Session) -> None:
+    address = db.scalars(
+        select(StdAddress).where(StdAddress.level == "building").order_by(StdAddress.code)
+    ).first()
+    assert address is not None
+    event = _report(db, lon=None, lat=None, address_text=address.text.replace("深圳市南山区", ""))
+    assert event.std_address_code == address.code and event.grid_code == address.grid_code
+
+
+def test_a_retried_submission_never_makes_a_second_event(db: Session) -> None:
+    first = _report(db, idempotency_key="phone-42-0001")
+    before = db.scalar(select(func.count()).select_from(Event))
+    again, created = service.submit(
+        db,
+        NewEvent(
+            subtype_code=first.subtype_code,
+            title="小区门口垃圾堆积",
+            lon=INSIDE[0],
+            lat=INSIDE[1],
+            idempotency_key="phone-42-0001",
+        ),
+    )
+    assert not created and again.id == first.id
+    assert db.scalar(select(func.count()).select_from(Event)) == before
+
+
+def test_the_loop_with_deadlines_over_the_national_day_holiday(db: Session) -> None:
+    # Wed 30 Sep 2026, 16:00: two working hours left that day; 1–7 Oct are holidays; 4 working hours end
+    # on Thu 8 Oct at 11:00.
+    clock = FrozenClock(cst(2026, 9, 30, 15, 0))
+    with use_clock(clock):
+        event = _report(db)
+        service.act(db, event, Action.accept, actor=DESK, version=1)
+        clock.set(cst(2026, 9, 30, 16, 0))
+        service.act(db, event, Action.dispatch, actor=DESK, unit=_department(db))
+        assert event.due_at == cst(2026, 10, 8, 11, 0)
+        assert event.deadline_status == "green"
+        clock.set(cst(2026, 10, 8, 10, 30))  # 3.5 of 4 working hours used
+        assert service.refresh_deadlines(db) == {"yellow": 1, "red": 0}
+        assert event.deadline_status == "yellow"
+        clock.set(cst(2026, 10, 8, 11, 1))
+        assert service.refresh_deadlines(db) == {"yellow": 0, "red": 1}
+        assert event.deadline_status == "red"
+        for action in (Action.sign, Action.handle, Action.verify, Action.close):
+            service.act(db, event, action, actor=DESK)
+        assert event.state == "closed" and event.deadline_status == "none" and event.closed_at is not None
+        service.act(db, event, Action.evaluate, actor=DESK, rating=5)
+    assert event.rating == 5 and event.state == "evaluated"
+    steps = [s.action for s in service.timeline(db, event)]
+    assert steps == ["report", "accept", "dispatch", "sign", "handle", "verify", "close", "evaluate"]
+
+
+def test_a_tiaoxiu_saturday_is_a_working_day(db: Session) -> None:
+    # Fri 9 Oct 2026, 17:00: one working hour left; Sat 10 Oct is a working day (调休): due at 12:00.
+    with use_clock(FrozenClock(cst(2026, 10, 9, 17, 0))):
+        event = _report(db)
+        service.act(db, event, Action.accept, actor=DESK)
+        service.act(db, event, Action.dispatch, actor=DESK, unit=_department(db))
+    assert event.due_at == cst(2026, 10, 10, 12, 0)
+
+
+def test_stale_versions_illegal_steps_and_scope_are_refused(db: Session) -> None:
+    event = _report(db)
+    service.act(db, event, Action.accept, actor=DESK, version=1)
+    with pytest.raises(Conflict, match="changed meanwhile"):
+        service.act(db, event, Action.dispatch, actor=DESK, version=1, unit=_department(db))
+    with pytest.raises(IllegalTransition, match="accepted cannot be 'close'"):
+        service.act(db, event, Action.close, actor=DESK)
+    with pytest.raises(InvalidInput, match="No active handling unit"):
+        service.act(db, event, Action.dispatch, actor=DESK, unit="NOPE")
+    other_street = Actor(name="蛇口", scope=AreaScope.of(ScopeLevel.street, ["440305005000"]))
+    with pytest.raises(Forbidden):
+        service.act(db, event, Action.dispatch, actor=other_street, unit=_department(db))
+    assert event.state == "accepted" and event.version == 2
+    # Nothing was recorded for the refused attempts.
+    assert [s.action for s in service.timeline(db, event)] == ["report", "accept"]
+
+
+def test_return_rework_extension_and_reopen(db: Session) -> None:
+    clock = FrozenClock(cst(2026, 11, 2, 9, 0))  # a Monday
+    with use_clock(clock):
+        event = _report(db)
+        unit = _department(db)
+        service.act(db, event, Action.accept, actor=DESK)
+        service.act(db, event, Action.dispatch, actor=DESK, unit=unit)
+        service.act(db, event, Action.return_, actor=DESK, reason="不属于本部门")
+        assert event.state == "accepted" and event.handling_unit_code is None and event.due_at is None
+        service.act(db, event, Action.dispatch, actor=DESK, unit=unit)
+        due = event.due_at
+        service.act(db, event, Action.request_extension, actor=DESK, reason="等材料", duration=3)
+        with pytest.raises(Conflict, match="already waiting"):
+            service.act(db, event, Action.request_extension, actor=DESK, reason="再等", duration=1)
+        service.act(db, event, Action.approve_extension, actor=DESK)
+        assert event.due_at == due + timedelta(hours=3)  # 13:00 → 16:00 on the same working day
+        service.act(db, event, Action.sign, actor=DESK)
+        service.act(db, event, Action.handle, actor=DESK)
+        service.act(db, event, Action.fail_verification, actor=DESK, reason="现场仍有垃圾")
+        assert event.state == "signed" and event.reworks == 1
+        for action in (Action.handle, Action.verify, Action.close):
+            service.act(db, event, action, actor=DESK)
+        clock.advance(days=31)
+        with pytest.raises(Conflict, match="within 30 days"):
+            service.act(db, event, Action.reopen, actor=DESK, reason="又堆了")
+        clock.advance(days=-30)
+        service.act(db, event, Action.reopen, actor=DESK, reason="又堆了")
+    assert event.state == "accepted" and event.closed_at is None
+
+
+def test_the_whistle_summons_departments_and_holds_the_close(db: Session) -> None:
+    departments = db.scalars(
+        select(OrgUnit.code).where(OrgUnit.kind == "department").order_by(OrgUnit.code).limit(2)
+    ).all()
+    clock = FrozenClock(cst(2026, 11, 5, 10, 0))  # a Thursday
+    with use_clock(clock):
+        event = _report(db)
+        service.act(db, event, Action.accept, actor=DESK)
+        service.act(db, event, Action.dispatch, actor=DESK, unit=departments[0])
+        with pytest.raises(InvalidInput, match="Whistle ground"):
+            service.blow_whistle(db, event, actor=DESK, ground="bored", departments=departments)
+        whistle = service.blow_whistle(
+            db, event, actor=DESK, ground="many_departments", departments=departments
+        )
+        summons = {
+            s.department_code: s
+            for s in db.scalars(
+                select(service.WhistleSummons).where(service.WhistleSummons.whistle_id == whistle.id)
+            )
+        }
+        first = summons[departments[0]]
+        assert first.sign_due == cst(2026, 11, 5, 11, 0) and first.contact_due == cst(2026, 11, 6, 10, 0)
+        assert first.report_due == cst(2026, 11, 10, 10, 0)  # three working days: Fri, Mon, Tue
+        clock.set(cst(2026, 11, 5, 11, 30))
+        assert service.summons_late(first, clock.now()) == ["sign"]
+        with pytest.raises(Conflict, match="must 'whistle_sign' first"):
+            service.summons_step(db, event, departments[0], Action.whistle_contact, actor=DESK)
+        for code in departments:
+            service.summons_step(db, event, code, Action.whistle_sign, actor=DESK)
+            service.summons_step(db, event, code, Action.whistle_contact, actor=DESK)
+        service.summons_step(db, event, departments[0], Action.whistle_report, actor=DESK)
+        for action in (Action.sign, Action.handle, Action.verify):
+            service.act(db, event, action, actor=DESK)
+        with pytest.raises(Conflict, match=f"not reported in: {departments[1]}"):
+            service.act(db, event, Action.close, actor=DESK)
+        service.summons_step(db, event, departments[1], Action.whistle_report, actor=DESK)
+        service.act(db, event, Action.close, actor=DESK)
+        service.summons_step(
+            db, event, departments[1], Action.whistle_rate, actor=DESK, rating=4, comment="到场及时"
+        )
+    assert summons[departments[1]].rating == 4 and event.state == "closed"
+    kinds = [s.action for s in db.scalars(select(EventStep).where(EventStep.event_id == event.id))]
+    assert kinds.count("whistle") == 1 and kinds.count("whistle_report") == 2
+
+
+def test_a_new_category_version_keeps_old_events_on_their_rules(db: Session) -> None:
+    event = _report(db)
+    old = _hours_subtype(db)
+    new = service.revise_category(db, old.code, limit_value=8)
+    assert new.version == old.version + 1 and not old.active
+    assert event.category_id == old.id
+    later = _report(db)
+    assert later.category_id == new.id
+    with use_clock(FrozenClock(cst(2026, 11, 2, 9, 0))):
+        for item in (event, later):
+            service.act(db, item, Action.accept, actor=DESK)
+            service.act(db, item, Action.dispatch, actor=DESK, unit=_department(db))
+    assert event.due_at == cst(2026, 11, 2, 13, 0) + timedelta(hours=2)  # 4 working hours: 9–12, 14–15
+    assert later.due_at == cst(2026, 11, 3, 10, 0)  # 8 working hours: 7 on Monday, 1 on Tuesday
+    with pytest.raises(InvalidInput, match="positive"):
+        service.revise_category(db, old.code, limit_value=0)
+
+
+def test_state_is_only_changed_through_the_workflow(db: Session) -> None:
+    event = _report(db)
+    with pytest.raises(IllegalTransition):
+        service.act(db, event, Action.verify, actor=DESK)
+    assert State(event.state) is State.reported
