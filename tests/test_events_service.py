@@ -271,3 +271,84 @@ def test_state_is_only_changed_through_the_workflow(db: Session) -> None:
     with pytest.raises(IllegalTransition):
         service.act(db, event, Action.verify, actor=DESK)
     assert State(event.state) is State.reported
+
+
+def test_the_rules_pick_the_unit_and_escalation_climbs_the_levels(db: Session) -> None:
+    street_type = db.scalars(
+        select(EventCategory).where(EventCategory.level == "street", EventCategory.active.is_(True))
+    ).first()
+    assert street_type is not None and "{street}" in street_type.department_code
+    event, _ = service.submit(
+        db, NewEvent(subtype_code=street_type.code, title="占道经营", lon=INSIDE[0], lat=INSIDE[1])
+    )
+    unit = service.suggest_unit(db, event)
+    assert unit.code == street_type.department_code.format(street="440305002000")
+    assert unit.level == "street"
+    service.act(db, event, Action.accept, actor=DESK)
+    assert service.escalate(db, event, actor=DESK, reason="超出街道职权") == "district"
+    assert service.suggest_unit(db, event).code == "C-440305"
+    with pytest.raises(Conflict, match="already handled at the district level"):
+        service.escalate(db, event, actor=DESK, reason="再升")
+    assert service.timeline(db, event)[-1].data == {"from": "street", "to": "district"}
+    community_type = db.scalars(
+        select(EventCategory).where(EventCategory.level == "community", EventCategory.active.is_(True))
+    ).first()
+    assert community_type is not None
+    small, _ = service.submit(
+        db, NewEvent(subtype_code=community_type.code, title="邻里纠纷", lon=INSIDE[0], lat=INSIDE[1])
+    )
+    assert service.suggest_unit(db, small).code == community_type.department_code.format(
+        street="440305002000", community="440305002007"
+    )
+    service.act(db, small, Action.accept, actor=DESK)
+    service.escalate(db, small, actor=DESK, reason="社区无法处理")
+    assert service.suggest_unit(db, small).code == "S-440305002000"
+
+
+def test_duplicates_are_suggested_and_merged(db: Session) -> None:
+    first = _report(db)
+    near = _report(db, lon=INSIDE[0] + 0.0005, lat=INSIDE[1])  # ~50 m east
+    far = _report(db, lon=INSIDE[0] + 0.01, lat=INSIDE[1])  # ~1 km east
+    assert [e.id for e in service.likely_duplicates(db, near)] == [first.id]
+    assert far.id not in [e.id for e in service.likely_duplicates(db, first)]
+    service.merge(db, near, into=first, actor=DESK)
+    assert near.state == "cancelled" and near.duplicate_of_id == first.id
+    assert first.ticket in (service.timeline(db, near)[-1].note or "")
+
+
+def test_whistle_suggestions_from_reworks_overdue_and_hints(db: Session) -> None:
+    clock = FrozenClock(cst(2026, 11, 2, 9, 0))
+    with use_clock(clock):
+        event = _report(db)
+        assert service.whistle_suggestions(db, event) == []
+        service.act(db, event, Action.accept, actor=DESK)
+        service.act(db, event, Action.dispatch, actor=DESK, unit=_department(db))
+        service.act(db, event, Action.sign, actor=DESK)
+        for _ in range(2):
+            service.act(db, event, Action.handle, actor=DESK)
+            service.act(db, event, Action.fail_verification, actor=DESK, reason="未处理完")
+        clock.advance(days=3)
+        reasons = service.whistle_suggestions(db, event)
+    assert any("返工 2 次" in r for r in reasons) and any("超期" in r for r in reasons)
+    hinted = db.scalars(select(EventCategory).where(EventCategory.whistle_hint.is_(True))).first()
+    assert hinted is not None
+    other, _ = service.submit(db, NewEvent(subtype_code=hinted.code, title="x", lon=INSIDE[0], lat=INSIDE[1]))
+    assert any("多个部门" in r for r in service.whistle_suggestions(db, other))
+
+
+def test_a_point_near_a_street_boundary_suggests_the_whistle(db: Session) -> None:
+    from gridgov.areas.service import area_index
+
+    index = area_index(db)
+    home = index.locate(*INSIDE).street
+    assert home is not None
+    # Walk east in 20 m steps until the street changes, then step back 40 m: within 100 m of the boundary.
+    lon = INSIDE[0]
+    while (here := index.locate(lon, INSIDE[1]).street) is not None and here.code == home.code:
+        lon += 20 / 102_000.0
+    near = lon - 40 / 102_000.0
+    assert index.locate(near, INSIDE[1]).street.code == home.code  # type: ignore[union-attr]
+    event = _report(db, lon=near, lat=INSIDE[1])
+    assert any("靠近街道边界" in r for r in service.whistle_suggestions(db, event))
+    inland = _report(db)  # the anchor itself is well inside its street
+    assert not any("靠近街道边界" in r for r in service.whistle_suggestions(db, inland))

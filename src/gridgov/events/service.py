@@ -662,3 +662,127 @@ def timeline(session: Session, event: Event) -> list[EventStep]:
 
 def count_events(session: Session) -> int:
     return int(session.scalar(select(func.count()).select_from(Event)) or 0)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Dispatch (1+8+N), duplicates, whistle suggestions
+
+DISTRICT_CENTRE: Final = "C-440305"
+_LEVELS: Final = ("community", "street", "district")
+#: Reports of one type this close together, in space and time, are shown to the desk as likely one matter.
+DUPLICATE_RADIUS_M: Final = 150.0
+DUPLICATE_WINDOW: Final = timedelta(hours=72)
+#: A point this close to another street's area counts as "near a street boundary" for the whistle rule.
+BOUNDARY_M: Final = 100.0
+
+
+def current_level(session: Session, event: Event) -> str:
+    """The level that handles the event: its category's default, or higher once escalated."""
+    category = session.get(EventCategory, event.category_id)
+    assert category is not None
+    return event.handling_level or category.level
+
+
+def suggest_unit(session: Session, event: Event) -> OrgUnit:
+    """The unit the rules pick for the event (1+8+N): at the category's own level, its department for the
+    event's street or community; escalated above it, the command centre of that level."""
+    category = session.get(EventCategory, event.category_id)
+    assert category is not None
+    level = current_level(session, event)
+    if level == category.level:
+        code = category.department_code.format(street=event.street_code, community=event.community_code)
+    elif level == "street":
+        code = f"S-{event.street_code}"
+    else:
+        code = DISTRICT_CENTRE
+    unit = session.scalars(select(OrgUnit).where(OrgUnit.code == code, OrgUnit.active.is_(True))).first()
+    if unit is None:
+        raise NotFound(
+            f"No active unit {code} for event {event.ticket}: load the org units (gridgov demo load)"
+        )
+    return unit
+
+
+def escalate(session: Session, event: Event, *, actor: Actor, reason: str, version: int | None = None) -> str:
+    """Hand an accepted event to the level above (community → street → district); returns the new level."""
+    level = current_level(session, event)
+    if level == "district":
+        raise Conflict("The event is already handled at the district level")
+    higher = _LEVELS[_LEVELS.index(level) + 1]
+    act(session, event, Action.escalate, actor=actor, reason=reason, version=version)
+    event.handling_level = higher
+    step = timeline(session, event)[-1]
+    step.data = {"from": level, "to": higher}
+    return higher
+
+
+def _metres(lon1: float, lat1: float, lon2: float, lat2: float) -> float:
+    import math
+
+    dx = (lon2 - lon1) * 111_320.0 * math.cos(math.radians((lat1 + lat2) / 2))
+    dy = (lat2 - lat1) * 110_574.0
+    return math.hypot(dx, dy)
+
+
+def likely_duplicates(session: Session, event: Event) -> list[Event]:
+    """Open events of the same type reported nearby shortly before or after this one, nearest first."""
+    if event.lon is None or event.lat is None:
+        return []
+    created = _aware(event.created_at)
+    nearby = session.scalars(
+        select(Event).where(
+            Event.id != event.id,
+            Event.subtype_code == event.subtype_code,
+            Event.state.in_([State.reported.value, *(s.value for s in OPEN_STATES)]),
+            Event.created_at >= created - DUPLICATE_WINDOW,
+            Event.created_at <= created + DUPLICATE_WINDOW,
+            Event.lon.is_not(None),
+        )
+    ).all()
+    found = [
+        (d, other)
+        for other in nearby
+        if other.lon is not None
+        and other.lat is not None
+        and (d := _metres(event.lon, event.lat, other.lon, other.lat)) <= DUPLICATE_RADIUS_M
+    ]
+    return [other for _d, other in sorted(found, key=lambda pair: pair[0])]
+
+
+def merge(session: Session, duplicate: Event, *, into: Event, actor: Actor) -> Event:
+    """The desk merges a newly reported duplicate into the event it repeats (不予立案 with that reason)."""
+    if duplicate.id == into.id:
+        raise InvalidInput("An event cannot be merged into itself")
+    if duplicate.subtype_code != into.subtype_code:
+        raise InvalidInput("Only events of the same type can be merged")
+    act(session, duplicate, Action.cancel, actor=actor, reason=f"与 {into.ticket} 重复，已合并")
+    duplicate.duplicate_of_id = into.id
+    return duplicate
+
+
+def whistle_suggestions(session: Session, event: Event, *, now: datetime | None = None) -> list[str]:
+    """Why the street might blow the whistle on this event (empty: no rule hits)."""
+    from gridgov.areas.service import area_index
+
+    now = now or get_clock().now()
+    reasons: list[str] = []
+    category = session.get(EventCategory, event.category_id)
+    assert category is not None
+    if event.reworks >= 2:
+        reasons.append(f"返工 {event.reworks} 次 (reworked {event.reworks} times)")
+    if event.due_at is not None and now - _aware(event.due_at) > timedelta(days=1):
+        reasons.append("超期一天以上 (overdue by more than a day)")
+    if category.whistle_hint:
+        reasons.append("该类事项通常需要多个部门 (this type usually needs several departments)")
+    if event.lon is not None and event.lat is not None and event.street_code:
+        index = area_index(session)
+        dlat = BOUNDARY_M / 110_574.0
+        dlon = BOUNDARY_M / 102_000.0
+        for dx, dy in ((dlon, 0.0), (-dlon, 0.0), (0.0, dlat), (0.0, -dlat)):
+            located = index.locate(event.lon + dx, event.lat + dy)
+            if located.street is not None and located.street.code != event.street_code:
+                reasons.append(
+                    f"靠近街道边界：{located.street.name} (near the boundary with {located.street.name})"
+                )
+                break
+    return reasons
