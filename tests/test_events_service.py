@@ -352,3 +352,59 @@ def test_a_point_near_a_street_boundary_suggests_the_whistle(db: Session) -> Non
     assert any("靠近街道边界" in r for r in service.whistle_suggestions(db, event))
     inland = _report(db)  # the anchor itself is well inside its street
     assert not any("靠近街道边界" in r for r in service.whistle_suggestions(db, inland))
+
+
+def _jpeg_with_location() -> bytes:
+    import io
+
+    from PIL import Image
+
+    image = Image.new("RGB", (40, 30), "red")
+    exif = Image.Exif()
+    exif[0x010F] = "PhoneMakerX"  # Make
+    gps = exif.get_ifd(0x8825)
+    gps[1] = "N"
+    gps[2] = (22.0, 31.0, 50.0)
+    gps[3] = "E"
+    gps[4] = (113.0, 55.0, 29.0)
+    out = io.BytesIO()
+    image.save(out, format="JPEG", exif=exif.tobytes())
+    return out.getvalue()
+
+
+def test_photos_are_checked_stripped_of_location_and_stored_by_content(
+    db: Session, tmp_path: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import io
+
+    from PIL import Image
+
+    from gridgov.core.settings import get_settings
+
+    monkeypatch.setenv("GRIDGOV_VAR_DIR", str(tmp_path))
+    get_settings.cache_clear()
+    try:
+        event = _report(db)
+        original = _jpeg_with_location()
+        with Image.open(io.BytesIO(original)) as before:
+            assert before.getexif().get_ifd(0x8825)  # the phone's position is in the upload
+        photo = service.store_photo(db, event, original)
+        stored = service.photo_path(photo).read_bytes()
+        with Image.open(io.BytesIO(stored)) as after:
+            assert not after.getexif().get_ifd(0x8825) and not after.getexif()
+            assert after.size == (40, 30)
+        assert b"PhoneMakerX" in original and b"PhoneMakerX" not in stored
+        assert photo.mime == "image/jpeg" and photo.size == len(stored)
+        again = service.store_photo(db, event, original)
+        assert again.sha256 == photo.sha256
+        assert len(list(service.photo_dir().rglob("*.jpg"))) == 1
+        with pytest.raises(InvalidInput, match="not a photo"):
+            service.store_photo(db, event, b"%PDF-1.4 not an image")
+        with pytest.raises(InvalidInput, match="larger than 10 MB"):
+            service.store_photo(db, event, b"\xff\xd8" + bytes(service.MAX_PHOTO_BYTES))
+        gif = io.BytesIO()
+        Image.new("RGB", (4, 4)).save(gif, format="GIF")
+        with pytest.raises(InvalidInput, match="JPEG, PNG or WebP, not GIF"):
+            service.store_photo(db, event, gif.getvalue())
+    finally:
+        get_settings.cache_clear()
