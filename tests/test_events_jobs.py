@@ -1,0 +1,69 @@
+"""The deadline job: colours over a holiday, overdue events supervised from above once, idempotent runs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+
+import pytest
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from gridgov.core.clock import CHINA_TZ, FrozenClock, use_clock
+from gridgov.core.db import session_factory
+from gridgov.events import jobs, service
+from gridgov.events.models import EventCategory
+from gridgov.events.service import Actor, NewEvent
+from gridgov.events.workflow import Action
+
+DESK = Actor(name="desk")
+INSIDE = (113.9248, 22.530853)
+
+
+def cst(*args: int) -> datetime:
+    return datetime(*args, tzinfo=CHINA_TZ)  # type: ignore[misc]
+
+
+@pytest.fixture
+def db(engine: Engine) -> Iterator[Session]:
+    with session_factory(engine)() as session:
+        service.seed_org_units(session)
+        service.seed_categories(session)
+        yield session
+        session.rollback()
+
+
+def test_the_pass_colours_and_supervises_overdue_events_once(db: Session) -> None:
+    garbage = db.scalars(select(EventCategory).where(EventCategory.name == "暴露垃圾")).one()
+    clock = FrozenClock(cst(2026, 9, 30, 16, 0))  # due Thu 8 Oct 11:00 (1–7 Oct are holidays)
+    with use_clock(clock):
+        event, _ = service.submit(
+            db, NewEvent(subtype_code=garbage.code, title="垃圾", lon=INSIDE[0], lat=INSIDE[1])
+        )
+        service.act(db, event, Action.accept, actor=DESK)
+        service.act(db, event, Action.dispatch, actor=DESK, unit="D-CG")
+        clock.set(cst(2026, 10, 5, 12, 0))  # the holiday: no working time has passed
+        report = jobs.deadline_pass(db)
+        assert (report.checked, report.yellow, report.red) == (1, 0, 0) and event.deadline_status == "green"
+        clock.set(cst(2026, 10, 8, 10, 30))
+        assert jobs.deadline_pass(db).yellow == 1 and event.deadline_status == "yellow"
+        clock.set(cst(2026, 10, 8, 11, 30))
+        report = jobs.deadline_pass(db)
+        assert report.red == 1 and report.supervised == [event.ticket]
+        assert event.deadline_status == "red" and event.supervised
+        step = service.timeline(db, event)[-1]
+        assert (
+            step.action == "supervise" and step.actor_name == "超期督办 · C-440305"
+        )  # D-CG reports to C-440305
+        again = jobs.deadline_pass(db)
+        assert (again.red, again.supervised) == (0, [])
+        assert [s.action for s in service.timeline(db, event)].count("supervise") == 1
+
+
+def test_the_worker_runs_in_its_own_transactions(engine: Engine) -> None:
+    factory = session_factory(engine)
+    worker = jobs.DeadlineWorker(factory, interval=3600)
+    report = worker.run_once()
+    assert report.checked >= 0 and report.supervised == []
+    worker.start()
+    worker.stop()
