@@ -269,3 +269,17 @@ def _fresh_audit_actor() -> Iterator[None]:
 
     with actor_context(SYSTEM):
         yield
+
+
+@pytest.fixture
+def cli_env(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Point the CLI's settings (database URL) at the test database of ``engine``."""
+    from gridgov.core.db import get_engine
+    from gridgov.core.settings import get_settings
+
+    monkeypatch.setenv("GRIDGOV_DATABASE_URL", engine.url.render_as_string(hide_password=False))
+    get_settings.cache_clear()
+    get_engine.cache_clear()
+    yield
+    get_settings.cache_clear()
+    get_engine.cache_clear()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -18,17 +18,6 @@ from gridgov.core.migrate import head_revision
 from gridgov.core.settings import get_settings
 
 runner = CliRunner()
-
-
-@pytest.fixture
-def cli_env(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Point the CLI's settings at the test database."""
-    monkeypatch.setenv("GRIDGOV_DATABASE_URL", engine.url.render_as_string(hide_password=False))
-    get_settings.cache_clear()
-    get_engine.cache_clear()
-    yield
-    get_settings.cache_clear()
-    get_engine.cache_clear()
 
 
 def test_stats_json_reports_the_counts(cli_env: None) -> None:
@@ -120,6 +109,7 @@ def test_demo_load_from_a_world_and_if_empty(
         loaded = runner.invoke(app, ["demo", "load", "--world", str(world)])
         assert loaded.exit_code == 0, loaded.output
         assert "8 streets, 107 communities, 1610 grids" in loaded.output
+        assert "65 event types, 157 handling units (1+8+N) added" in loaded.output
         again = runner.invoke(app, ["demo", "load", "--if-empty"])
         assert again.exit_code == 0 and "already loaded" in again.output
     finally:

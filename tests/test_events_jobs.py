@@ -43,20 +43,21 @@ def test_the_pass_colours_and_supervises_overdue_events_once(db: Session) -> Non
         service.act(db, event, Action.accept, actor=DESK)
         service.act(db, event, Action.dispatch, actor=DESK, unit="D-CG")
         clock.set(cst(2026, 10, 5, 12, 0))  # the holiday: no working time has passed
+        # (Events other tests committed may be checked too: assertions are about this one.)
         report = jobs.deadline_pass(db)
-        assert (report.checked, report.yellow, report.red) == (1, 0, 0) and event.deadline_status == "green"
+        assert report.checked >= 1 and event.deadline_status == "green"
         clock.set(cst(2026, 10, 8, 10, 30))
-        assert jobs.deadline_pass(db).yellow == 1 and event.deadline_status == "yellow"
+        assert jobs.deadline_pass(db).yellow >= 1 and event.deadline_status == "yellow"
         clock.set(cst(2026, 10, 8, 11, 30))
         report = jobs.deadline_pass(db)
-        assert report.red == 1 and report.supervised == [event.ticket]
+        assert report.red >= 1 and report.supervised.count(event.ticket) == 1
         assert event.deadline_status == "red" and event.supervised
         step = service.timeline(db, event)[-1]
         assert (
             step.action == "supervise" and step.actor_name == "超期督办 · C-440305"
         )  # D-CG reports to C-440305
         again = jobs.deadline_pass(db)
-        assert (again.red, again.supervised) == (0, [])
+        assert event.ticket not in again.supervised
         assert [s.action for s in service.timeline(db, event)].count("supervise") == 1
 
 
@@ -67,3 +68,37 @@ def test_the_worker_runs_in_its_own_transactions(engine: Engine) -> None:
     assert report.checked >= 0 and report.supervised == []
     worker.start()
     worker.stop()
+
+
+def test_gridgov_worker_once(cli_env: None) -> None:
+    from typer.testing import CliRunner
+
+    from gridgov.cli.main import app
+
+    result = CliRunner().invoke(app, ["worker", "--once"])
+    assert result.exit_code == 0, result.output
+    assert "running clocks" in result.output and "supervised" in result.output
+
+
+def test_the_demo_server_runs_the_job_in_process(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+
+    from fastapi.testclient import TestClient
+
+    from gridgov.core.settings import get_settings
+    from gridgov.web.app import create_app
+
+    def running() -> bool:
+        return any(t.name == "gridgov-deadlines" and t.is_alive() for t in threading.enumerate())
+
+    monkeypatch.setenv("GRIDGOV_RUN_JOBS", "1")
+    get_settings.cache_clear()
+    try:
+        with TestClient(create_app(engine)):
+            assert running()
+        assert not running()
+    finally:
+        monkeypatch.delenv("GRIDGOV_RUN_JOBS")
+        get_settings.cache_clear()
+    with TestClient(create_app(engine)):  # the default (tests, production web processes): no job thread
+        assert not running()

@@ -309,7 +309,9 @@ def test_duplicates_are_suggested_and_merged(db: Session) -> None:
     first = _report(db)
     near = _report(db, lon=INSIDE[0] + 0.0005, lat=INSIDE[1])  # ~50 m east
     far = _report(db, lon=INSIDE[0] + 0.01, lat=INSIDE[1])  # ~1 km east
-    assert [e.id for e in service.likely_duplicates(db, near)] == [first.id]
+    # (Other tests may have filed events at this point and committed them: look at this test's three.)
+    ours = {first.id, near.id, far.id}
+    assert [e.id for e in service.likely_duplicates(db, near) if e.id in ours] == [first.id]
     assert far.id not in [e.id for e in service.likely_duplicates(db, first)]
     service.merge(db, near, into=first, actor=DESK)
     assert near.state == "cancelled" and near.duplicate_of_id == first.id

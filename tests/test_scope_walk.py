@@ -28,11 +28,14 @@ from gridgov.areas.models import Community, Grid, Street
 from gridgov.areas.scope import AreaScope
 from gridgov.core.db import session_factory
 from gridgov.demo.accounts import DemoAccount
+from gridgov.events.models import Event
 
 # Routes open without an account: listed here by hand, so opening one is a visible decision.
 PUBLIC_ROUTES = {("POST", "/api/auth/token"), ("GET", "/health")}
 # District-wide reference figures that carry no object data: also listed by hand.
 REFERENCE_ROUTES = {("GET", "/api/areas/stats")}
+NANSHAN_POINT = (113.9248, 22.530853)  # inside 南山社区 (南山街道): outside the demo street 粤海街道
+UNKNOWN_TICKET = "NS000000ZZZZZZ"
 FUTIAN = "440304000000"  # a real district code that is not ours: outside every scope here
 HONG_KONG = (114.1694, 22.3193)
 ROLES = [r.value for r in Role]
@@ -52,8 +55,8 @@ def registered_routes(routes: list[Any], prefix: str = "") -> Iterator[tuple[str
 def api_routes(app: FastAPI) -> Iterator[tuple[str, APIRoute]]:
     """(method, route) for every API route; ``route.path`` is used, so no prefixes are in play (asserted)."""
     for path, route in registered_routes(app.routes):
-        assert path == route.path, "router prefixes: teach fill_path about them"
         if path.startswith("/api/") or path == "/health":
+            assert path == route.path, "router prefixes: teach fill_path about them"
             for method in sorted(route.methods - {"HEAD", "OPTIONS"}):
                 yield method, route
 
@@ -78,6 +81,10 @@ class World:
             self.addresses = [
                 (a.code, a.grid_code or a.community_code)
                 for a in session.scalars(select(StdAddress).order_by(StdAddress.code))
+            ]
+            self.events = [
+                (e.ticket, e.grid_code or "", e.version)
+                for e in session.scalars(select(Event).order_by(Event.id))
             ]
             self.user_scopes = {
                 u.id: AreaScope.of(u.scope_level, u.scope_codes.split(","))
@@ -106,6 +113,12 @@ class World:
         inside = next((code for code, area in self.addresses if area and scope.covers(area)), None)
         return [*outside, "99999999999999999999"], inside
 
+    def event_tickets(self, scope: AreaScope) -> tuple[list[tuple[str, int]], str | None]:
+        """(ticket, version) of events outside the scope (plus an unknown ticket), and one inside it."""
+        outside = [(t, v) for t, grid, v in self.events if not scope.covers(grid)][:3]
+        inside = next((t for t, grid, _v in self.events if scope.covers(grid)), None)
+        return [*outside, (UNKNOWN_TICKET, 1)], inside
+
     def outside_user(self, scope: AreaScope, me: int) -> int:
         others = [
             uid
@@ -115,8 +128,48 @@ class World:
         return others[0] if others else 999_999
 
 
+def point_inside(session: Any, scope: AreaScope) -> tuple[float, float]:
+    """A standard address's point that locates to a grid inside ``scope``."""
+    from gridgov.areas.service import area_index
+
+    index = area_index(session)
+    for lon, lat, grid in session.execute(
+        select(StdAddress.lon, StdAddress.lat, StdAddress.grid_code)
+        .where(StdAddress.lon.is_not(None))
+        .order_by(StdAddress.code)
+    ):
+        if grid and scope.covers(grid):
+            located = index.locate(lon, lat)
+            if located.grid is not None and scope.covers(located.grid.code):
+                return float(lon), float(lat)
+    raise AssertionError(f"no address point inside {scope}")
+
+
+def seed_events(engine: Engine, grid_worker: DemoAccount) -> None:
+    """Event types, org units and two events in two streets: one reported in the demo grid worker's grids
+    (粤海街道), one in 南山街道 accepted and whistled (D-CG summoned), so out-of-scope probes are real."""
+    from gridgov.events import service
+    from gridgov.events.service import Actor, NewEvent
+
+    desk = Actor(name="route-walk desk")
+    with session_factory(engine)() as session:
+        service.seed_org_units(session)
+        service.seed_categories(session)
+        lon, lat = point_inside(session, scope_of(grid_worker))
+        for key, point in (("walk-yuehai", (lon, lat)), ("walk-nanshan", NANSHAN_POINT)):
+            new = NewEvent(
+                subtype_code="0104", title="探针事件", lon=point[0], lat=point[1], idempotency_key=key
+            )
+            event, created = service.submit(session, new)
+            if created and key == "walk-nanshan":
+                service.act(session, event, "accept", actor=desk)
+                service.blow_whistle(session, event, actor=desk, ground="no_owner", departments=["D-CG"])
+        session.commit()
+
+
 @pytest.fixture(scope="module")
 def world(engine: Engine, demo_accounts: dict[str, DemoAccount]) -> World:
+    seed_events(engine, demo_accounts["grid_worker"])
     return World(engine)
 
 
@@ -174,6 +227,23 @@ def body_for(method: str, path: str, outside_code: str) -> dict[str, Any] | None
         ("POST", "/api/addresses/{code}/aliases"): {"alias": "探针大厦"},
     }
     return bodies.get((method, path))
+
+
+# Bodies for event routes: on an event outside the scope each would do something if the scope were not
+# checked (the walk's 南山 event is accepted and has summoned D-CG); on the event inside it, the stale
+# ``version`` or the department that was not summoned there makes each harmless (409/404, or 403).
+def event_body_for(path: str, version: int) -> dict[str, Any]:
+    bodies: dict[str, dict[str, Any]] = {
+        "/api/events/{ticket}/actions": {
+            "action": "supervise",
+            "version": version,
+            "reason": "route-walk probe",
+        },
+        "/api/events/{ticket}/whistle": {"ground": "no_owner", "departments": ["D-ZJ"], "version": version},
+        "/api/events/{ticket}/summons": {"department": "D-CG", "action": "whistle_sign"},
+    }
+    assert path in bodies, f"add an event probe body for {path}"
+    return bodies[path]
 
 
 # Bodies that reach an address inside the scope but are refused by a business rule (422), so the walk
@@ -282,6 +352,55 @@ def test_every_route_refuses_objects_outside_the_callers_scope(
                 assert body is not None, f"add a probe body for {method} {route.path}"
                 response = client.request(method, route.path, json=body)
                 assert response.status_code in (403, 404), f"{role} {method} {route.path} with {code}"
+        elif kind == "event:list":
+            holds = route_permission(route) in {p.value for p in _permissions(role)}
+            response = client.request(method, route.path, params={"limit": 500})
+            if not holds:
+                assert response.status_code == 403, f"{role} {method} {route.path}: {response.status_code}"
+            else:
+                assert response.status_code == 200, f"{role} {method} {route.path}: {response.text[:200]}"
+                found = response.json()
+                if world.event_tickets(scope)[1] is not None:
+                    assert found, f"{role} found no event in its own scope"
+                leaked = [e["ticket"] for e in found if not scope.covers(e["grid_code"])]
+                assert not leaked, f"{role} {method} {route.path} lists events outside its scope: {leaked}"
+                # Asking for another street by filter does not widen the scope.
+                for code in world.outside_codes(scope)[1:2]:
+                    response = client.request(method, route.path, params={"street_code": code})
+                    assert response.status_code == 200 and response.json() == [], f"{role} street {code}"
+        elif kind == "event:path":
+            holds = route_permission(route) in {p.value for p in _permissions(role)}
+            outside, inside_ticket = world.event_tickets(scope)
+            for ticket, _version in outside:
+                response = client.request(method, fill_path(route.path, {"ticket": ticket}))
+                assert response.status_code in (403, 404), f"{role} {method} {route.path} with {ticket}"
+            if inside_ticket is not None:
+                response = client.request(method, fill_path(route.path, {"ticket": inside_ticket}))
+                assert response.status_code == (200 if holds else 403), f"{role} {method} {route.path}"
+        elif kind == "event:write":
+            holds = route_permission(route) in {p.value for p in _permissions(role)}
+            outside, inside_ticket = world.event_tickets(scope)
+            for ticket, version in outside:
+                body = event_body_for(route.path, version)
+                response = client.request(method, fill_path(route.path, {"ticket": ticket}), json=body)
+                assert response.status_code in (403, 404), (
+                    f"{role} {method} {route.path} with {ticket}: {response.text[:200]}"
+                )
+            if inside_ticket is not None:
+                body = event_body_for(route.path, 999_999)
+                response = client.request(method, fill_path(route.path, {"ticket": inside_ticket}), json=body)
+                expected = (403, 404, 409) if holds else (403,)
+                assert response.status_code in expected, (
+                    f"{role} {method} {route.path}: {response.text[:200]}"
+                )
+        elif kind == "event:body":
+            holds = route_permission(route) in {p.value for p in _permissions(role)}
+            lon, lat = world.outside_point(scope)
+            body = {"subtype_code": "0101", "title": "探针事件", "lon": lon, "lat": lat}
+            response = client.request(method, route.path, json=body)
+            # A district scope has no point of the district outside it: Hong Kong is refused (422) instead.
+            expected = ((403, 404) if (lon, lat) != HONG_KONG else (422,)) if holds else (403,)
+            assert response.status_code in expected, f"{role} {method} {route.path}: {response.text[:200]}"
         elif kind == "user:path":
             other = world.outside_user(scope, me)
             body = body_for(method, route.path, "") if method != "GET" else None

@@ -26,24 +26,59 @@ class Permission(StrEnum):
     tokens_own = "tokens.own"  # create and revoke one's own API tokens
     # create, edit, retire standard addresses and their names, inside one's own area scope only
     address_manage = "address.manage"
+    # Events (issue 5), always within one's area scope:
+    events_report = "events.report"  # file an event (the people who work in the field or at a desk)
+    events_read = "events.read"  # see events, their timelines and whistles
+    # the desk (受理/派遣台): accept/cancel, dispatch, escalate, decide extensions, supervise, close,
+    # evaluate, reopen, blow the whistle and rate the summoned departments
+    events_desk = "events.desk"
+    # the handling unit: sign, return, handle, ask for more time; a summoned department signs for the
+    # whistle, contacts the street and reports in (a department handler only for its own unit's events)
+    events_handle = "events.handle"
+    events_verify = "events.verify"  # check on site that it is done (核查), or send it back for rework
+    events_configure = "events.configure"  # revise event types (a new version; filed events keep theirs)
 
 
 _EVERYONE = frozenset({Permission.areas_read, Permission.tokens_own})
+# Events: every operator runs the desk, handles (a community workstation or street centre can be the
+# handling unit) and verifies; grid workers report and verify on site; departments report and handle.
+# Contractors see no events (they are not part of the 1+8+N loop); auditors read them to check handling.
+_EVENT_OPERATOR = frozenset(
+    {
+        Permission.events_report,
+        Permission.events_read,
+        Permission.events_desk,
+        Permission.events_handle,
+        Permission.events_verify,
+    }
+)
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.admin: frozenset(Permission),
     Role.district_operator: _EVERYONE
-    | {Permission.users_read, Permission.personal_reveal, Permission.data_export, Permission.address_manage},
+    | _EVENT_OPERATOR
+    | {
+        Permission.users_read,
+        Permission.personal_reveal,
+        Permission.data_export,
+        Permission.address_manage,
+        Permission.events_configure,
+    },
     # A street centre keeps the addresses of its own street (the scope rules refuse any outside it);
     # communities and grid workers report address problems, they do not edit the library.
     Role.street_operator: _EVERYONE
+    | _EVENT_OPERATOR
     | {Permission.users_read, Permission.personal_reveal, Permission.data_export, Permission.address_manage},
     Role.community_staff: _EVERYONE
+    | _EVENT_OPERATOR
     | {Permission.users_read, Permission.personal_reveal, Permission.data_export},
-    Role.grid_worker: _EVERYONE,
-    Role.department_handler: _EVERYONE,
+    Role.grid_worker: _EVERYONE
+    | {Permission.events_report, Permission.events_read, Permission.events_verify},
+    Role.department_handler: _EVERYONE
+    | {Permission.events_report, Permission.events_read, Permission.events_handle},
     Role.contractor: _EVERYONE,
-    Role.auditor: _EVERYONE | {Permission.audit_read, Permission.users_read, Permission.data_export},
+    Role.auditor: _EVERYONE
+    | {Permission.audit_read, Permission.users_read, Permission.data_export, Permission.events_read},
 }
 
 

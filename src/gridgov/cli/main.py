@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from enum import StrEnum
@@ -88,17 +89,47 @@ def serve(
     host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port")] = 8000,
     reload: Annotated[bool, typer.Option(help="Reload on code changes (development)")] = False,
+    jobs: Annotated[
+        bool, typer.Option(help="Run the periodic event jobs in this process (off when a worker runs them)")
+    ] = True,
 ) -> None:
-    """Serve the web platform and API."""
+    """Serve the web platform and API (with the event deadline job in-process unless --no-jobs)."""
     import uvicorn
 
     console.print(
         f"gridgov serving on [bold]http://{host}:{port}[/bold]  (map: http://{host}:{port}/map, "
         f"API docs: http://{host}:{port}/docs)"
     )
+    os.environ["GRIDGOV_RUN_JOBS"] = "1" if jobs else "0"  # read by the app factory in the server process
     uvicorn.run(
         "gridgov.web.app:create_app", factory=True, host=host, port=port, reload=reload, log_level="info"
     )
+
+
+@app.command()
+def worker(
+    once: Annotated[bool, typer.Option(help="One pass, then exit (for cron)")] = False,
+    interval: Annotated[float, typer.Option(help="Seconds between passes")] = 60.0,
+) -> None:
+    """Run the periodic event jobs: deadline colours, overdue events supervised by the level above."""
+    from gridgov.core.db import get_engine, session_factory
+    from gridgov.events.jobs import DeadlineWorker
+
+    runner = DeadlineWorker(session_factory(get_engine()), interval=interval)
+    report = runner.run_once()
+    console.print(
+        f"checked {report.checked} running clocks: {report.yellow} turned yellow, {report.red} red; "
+        f"supervised {', '.join(report.supervised) or 'none'}"
+    )
+    if once:
+        return
+    console.print(f"running every {interval:.0f} s; Ctrl+C to stop")
+    runner.start()
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        runner.stop()
 
 
 @db_app.command("upgrade")
@@ -539,6 +570,60 @@ def keys_rotate() -> None:
     with clear_errors(), _session() as session:
         count = reencrypt_personal_data(session)
     console.print(f"active key is now [bold]{rotated.active}[/bold] ({path}); re-encrypted {count} field(s)")
+
+
+# ------------------------------------------------------------------------------------------------ open311
+
+open311_app = typer.Typer(help="Open311 GeoReport v2 at /open311/v2/.", no_args_is_help=True)
+open311_keys_app = typer.Typer(help="Open311 api_keys of client applications.", no_args_is_help=True)
+open311_app.add_typer(open311_keys_app, name="keys")
+app.add_typer(open311_app, name="open311")
+
+
+@open311_keys_app.command("create")
+def open311_keys_create(name: Annotated[str, typer.Argument(help="Who the key is for")]) -> None:
+    """Make an api_key and print it (shown this once; only its SHA-256 is kept)."""
+    from gridgov.events import open311
+
+    with clear_errors(), _session() as session:
+        key = open311.create_key(session, name)
+    err_console.print(f"Open311 api_key for [bold]{name}[/bold] (shown once; keep it safe):")
+    print(key)
+
+
+@open311_keys_app.command("list")
+def open311_keys_list(as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False) -> None:
+    """The Open311 keys (names and dates, never the keys)."""
+    from gridgov.events import open311
+
+    with clear_errors(), _session() as session:
+        rows = [
+            {
+                "name": k.name,
+                "created_at": k.created_at.isoformat(),
+                "revoked_at": k.revoked_at.isoformat() if k.revoked_at else None,
+            }
+            for k in open311.list_keys(session)
+        ]
+    if as_json:
+        print(json.dumps(rows, ensure_ascii=False))
+        return
+    table = Table(title=f"{len(rows)} Open311 keys")
+    for column in ("name", "created", "revoked"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(str(row["name"]), str(row["created_at"]), str(row["revoked_at"] or ""))
+    console.print(table)
+
+
+@open311_keys_app.command("revoke")
+def open311_keys_revoke(name: Annotated[str, typer.Argument(help="Name of the key")]) -> None:
+    """Stop a key working at once (requests it filed stay)."""
+    from gridgov.events import open311
+
+    with clear_errors(), _session() as session:
+        open311.revoke_key(session, name)
+    console.print(f"revoked the Open311 key [bold]{name}[/bold]")
 
 
 def main() -> None:  # pragma: no cover - console entry for `python -m gridgov.cli.main`

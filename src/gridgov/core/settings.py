@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     # Seed and scale of the demo world that `gridgov demo load` generates when given no directory.
     demo_seed: int = 1
     demo_scale: float = 0.01
+    # Run the periodic event jobs (deadline colours, overdue supervision) inside the web process. `gridgov
+    # serve` turns it on for the demo; in production run one `gridgov worker` instead and leave it off.
+    run_jobs: bool = False
 
     @property
     def resolved_database_url(self) -> str:

@@ -53,6 +53,10 @@ def load_demo(session: Session, *, world_dir: Path | None = None) -> list[str]:
     buildings = import_file(session, world / "addresses" / "standard_addresses.csv", source="demo-world")
     dwellings = import_file(session, world / "addresses" / "dwellings.csv", source="demo-world")
     accounts = create_demo_accounts(session)
+    from gridgov.events.service import seed_categories, seed_org_units
+
+    units = seed_org_units(session)
+    categories = seed_categories(session)
     lines = [
         f"world: {world} (scale {manifest.get('scale')}, seed {manifest.get('seed')})",
         f"areas: {stats.streets} streets, {stats.communities} communities, {stats.grids} grids "
@@ -61,6 +65,7 @@ def load_demo(session: Session, *, world_dir: Path | None = None) -> list[str]:
         f"{dwellings.imported + dwellings.unchanged} dwellings "
         f"({buildings.rejected + dwellings.rejected} rejected)",
         f"accounts: {len(accounts)} demo accounts, one per role (`gridgov demo users` prints them)",
+        f"events: {categories} event types, {units} handling units (1+8+N) added",
     ]
     loaded = {"addresses/standard_addresses.csv", "addresses/dwellings.csv"}
     waiting = sorted(str(name) for name in manifest.get("files", {}) if name not in loaded)

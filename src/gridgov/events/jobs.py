@@ -83,7 +83,7 @@ class DeadlineWorker:
 
     def __init__(self, factory: sessionmaker[Session], *, interval: float = INTERVAL_S) -> None:
         self._factory = factory
-        self._interval = interval
+        self.interval = interval
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="gridgov-deadlines", daemon=True)
 
@@ -103,7 +103,7 @@ class DeadlineWorker:
                 self.run_once()
             except Exception:  # a bad run must not stop the next one; it is logged with its traceback
                 log.exception("deadline pass failed")
-            self._stop.wait(self._interval)
+            self._stop.wait(self.interval)
 
     def start(self) -> None:
         self._thread.start()

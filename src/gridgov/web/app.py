@@ -84,7 +84,8 @@ def content_security_policy(tile_url: str) -> str:
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Startup: a large address library's type-ahead index starts building in the background (~20 s at
-    1.1M addresses), so the first searches do not wait for it (they get the LIKE answer meanwhile)."""
+    1.1M addresses), so the first searches do not wait for it (they get the LIKE answer meanwhile); with
+    ``run_jobs`` (the demo), the event deadline job runs in a thread until shutdown."""
     from gridgov.address.typeahead import warm_up
 
     try:
@@ -92,7 +93,19 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             log.info("building the type-ahead address index in the background")
     except Exception:  # an unmigrated database, say: searching later builds it (or reports the error)
         log.warning("type-ahead index not started at startup", exc_info=True)
+    from gridgov.core.settings import get_settings
+
+    worker = None
+    if get_settings().run_jobs:
+        from gridgov.core.db import session_factory
+        from gridgov.events.jobs import DeadlineWorker
+
+        worker = DeadlineWorker(session_factory(app.state.engine))
+        worker.start()
+        log.info("event deadline job running in-process (every %.0f s)", worker.interval)
     yield
+    if worker is not None:
+        worker.stop()
 
 
 def create_app(engine: Engine | None = None) -> FastAPI:
@@ -184,6 +197,8 @@ def create_app(engine: Engine | None = None) -> FastAPI:
     from gridgov.areas.pages import router as areas_pages
     from gridgov.audit.api import router as audit_api
     from gridgov.audit.pages import router as audit_pages
+    from gridgov.events.api import router as events_api
+    from gridgov.events.open311 import router as open311_api
     from gridgov.web.pages import router as web_pages
 
     app.include_router(accounts_api)
@@ -195,6 +210,8 @@ def create_app(engine: Engine | None = None) -> FastAPI:
     app.include_router(address_pages)
     app.include_router(audit_api)
     app.include_router(audit_pages)
+    app.include_router(events_api)
+    app.include_router(open311_api)
     if STATIC_DIR.is_dir():
         app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app

@@ -1,0 +1,662 @@
+"""Open311 GeoReport v2 at ``/open311/v2/`` (issue 5, item 7): a protocol adapter over the events service.
+
+Existing Open311 clients work against it unchanged:
+
+- ``GET /services.{format}`` — every active event subtype as a service (``group`` = its major class);
+  ``GET /services/{service_code}.{format}`` — its definition (no extra attributes).
+- ``POST /requests.{format}`` — form-encoded as the spec says (JSON accepted too), with an ``api_key``;
+  filed through `events.service.submit` on the public channel. An ``Idempotency-Key`` header makes a retry
+  answer with the request the first attempt made (the key is kept per api_key, so clients cannot collide).
+- ``GET /requests.{format}`` with the spec's filters (``service_request_id``, ``service_code``,
+  ``start_date``, ``end_date``, ``status``; the last 90 days by default, at most 1,000 requests);
+  ``GET /requests/{id}.{format}``; ``GET /tokens/{token}.{format}`` (we answer synchronously: the token is
+  the ticket).
+- ``json`` and ``xml``; errors as ``[{"code": N, "description": "…"}]`` / ``<errors><error>…`` with
+  HTTP 400 (bad input, unknown service, outside the district), 403 (missing or unknown api_key) and
+  404 (no such request).
+
+Our workflow states map to ``open`` / ``closed``; ``status_notes`` says where the event stands, Chinese first.
+
+What the public sees: the request list (without ``service_request_id``) shows only events of the
+urban-management classes (`PUBLIC_DOMAINS`: public space, like FixMyStreet); social-governance events
+(disputes, public security, care …) are answered only to whoever names their ticket. Reporter details
+(name, phone, e-mail) are never returned; an e-mail address is not stored (we have no encrypted place for it).
+
+API keys (`create_key`, `list_keys`, `revoke_key`, `check_key`) are stored as SHA-256 digests and shown once;
+``gridgov open311 keys create NAME`` prints a new one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Annotated, Final
+from xml.etree import ElementTree as ET
+
+from fastapi import APIRouter, Depends, Header, Request
+from fastapi.responses import JSONResponse, Response
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
+
+from gridgov.accounts.models import OrgUnit
+from gridgov.areas.models import Community, Street
+from gridgov.core.clock import CHINA_TZ, get_clock
+from gridgov.core.errors import Conflict, GridgovError, InvalidInput, NotFound
+from gridgov.events import service
+from gridgov.events.models import Event, EventCategory, EventStep, Open311Key
+from gridgov.events.workflow import State
+from gridgov.web.deps import DbSession
+
+router = APIRouter(prefix="/open311/v2", tags=["open311"])
+# Open to everyone (POST needs an Open311 api_key instead of an account): see tests/test_scope_walk.py.
+PUBLIC: Final = {"x-scope": "public"}
+
+FORMATS: Final = ("json", "xml")
+OPEN_STATES_311: Final = frozenset(
+    {State.reported, State.accepted, State.dispatched, State.signed, State.handled, State.verified}
+)
+CLOSED_STATES_311: Final = frozenset({State.closed, State.evaluated, State.cancelled})
+#: Category domains whose events the public request list shows (the rest: by ticket only).
+PUBLIC_DOMAINS: Final = ("urban",)
+DEFAULT_WINDOW: Final = timedelta(days=90)
+MAX_REQUESTS: Final = 1000
+KEY_NAME_MAX: Final = 64
+
+# Where each state stands, said to the public (Chinese first). {unit}: the handling unit's name.
+STATE_LABELS: Final = {
+    State.reported: "已上报",
+    State.accepted: "已立案",
+    State.dispatched: "已派遣",
+    State.signed: "已签收",
+    State.handled: "已处置",
+    State.verified: "已核查",
+    State.closed: "已结案",
+    State.evaluated: "已评价",
+    State.cancelled: "不予立案",
+}
+STATE_SENTENCES: Final = {
+    State.reported: "已上报，等待受理 (reported, awaiting review)",
+    State.accepted: "已立案，等待派遣 (accepted, awaiting dispatch)",
+    State.dispatched: "已派遣：{unit} (dispatched to {unit_en})",
+    State.signed: "已签收：{unit} 正在处置 (taken on by {unit_en})",
+    State.handled: "已处置，等待现场核查 (handled, awaiting on-site verification)",
+    State.verified: "已现场核查，等待结案 (verified on site, awaiting closing)",
+    State.closed: "已结案 (closed)",
+    State.evaluated: "已结案并评价 (closed and evaluated)",
+    State.cancelled: "不予立案 (not accepted)",
+}
+
+
+# ---------------------------------------------------------------------------------------------------------
+# API keys (Open311 protocol adapters: stored as SHA-256, shown once)
+
+
+def _digest(key: str) -> str:
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+def create_key(session: Session, name: str) -> str:
+    """A new api_key for a client called ``name``; returns the key (shown once, stored as its SHA-256)."""
+    name = (name or "").strip()
+    if not name or len(name) > KEY_NAME_MAX:
+        raise InvalidInput(f"An Open311 key name is 1 to {KEY_NAME_MAX} characters")
+    if session.scalars(select(Open311Key.id).where(Open311Key.name == name)).first() is not None:
+        raise Conflict(f"An Open311 key named '{name}' exists already: revoke it or choose another name")
+    key = secrets.token_urlsafe(32)
+    session.add(Open311Key(name=name, key_hash=_digest(key), created_at=get_clock().now()))
+    session.flush()
+    return key
+
+
+def list_keys(session: Session) -> list[Open311Key]:
+    return list(session.scalars(select(Open311Key).order_by(Open311Key.name)))
+
+
+def revoke_key(session: Session, name: str) -> Open311Key:
+    """Stop a key working (kept for the record); revoking twice keeps the first time."""
+    row = session.scalars(select(Open311Key).where(Open311Key.name == name)).first()
+    if row is None:
+        raise NotFound(f"No Open311 key named '{name}'")
+    if row.revoked_at is None:
+        row.revoked_at = get_clock().now()
+        session.flush()
+    return row
+
+
+def check_key(session: Session, key: str | None) -> Open311Key | None:
+    """The active key row for ``key``, or None when it is missing, unknown or revoked."""
+    if not key:
+        return None
+    row = session.scalars(select(Open311Key).where(Open311Key.key_hash == _digest(key.strip()))).first()
+    if row is None or row.revoked_at is not None:
+        return None
+    return row
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Output: JSON and XML
+
+
+class Open311Error(Exception):
+    """An error answered in the spec's shape: ``[{"code": N, "description": "…"}]``."""
+
+    def __init__(self, status: int, description: str) -> None:
+        super().__init__(description)
+        self.status = status
+        self.description = description
+
+
+def _check_format(fmt: str) -> str:
+    if fmt not in FORMATS:
+        raise Open311Error(400, f"Unknown format '{fmt}': use .json or .xml")
+    return fmt
+
+
+def _xml_value(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _xml(root: str, item: str, rows: Iterable[Mapping[str, object]]) -> bytes:
+    top = ET.Element(root)
+    for row in rows:
+        element = ET.SubElement(top, item)
+        for key, value in row.items():
+            child = ET.SubElement(element, key)
+            if isinstance(value, list):  # service definition attributes: none yet
+                for entry in value:
+                    ET.SubElement(child, "attribute").text = _xml_value(entry)
+            else:
+                child.text = _xml_value(value)
+    return _xml_bytes(top)
+
+
+def _xml_bytes(top: ET.Element) -> bytes:
+    # The spec asks for the declaration with encoding="UTF-8" before the root element.
+    return b'<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(top, encoding="unicode").encode("utf-8")
+
+
+def _answer(
+    fmt: str, root: str, item: str, rows: Sequence[Mapping[str, object]], status: int = 200
+) -> Response:
+    if fmt == "xml":
+        return Response(_xml(root, item, rows), status_code=status, media_type="text/xml; charset=utf-8")
+    return JSONResponse(list(rows), status_code=status)
+
+
+def _error(fmt: str, status: int, description: str) -> Response:
+    rows = [{"code": status, "description": description}]
+    return _answer(fmt if fmt in FORMATS else "json", "errors", "error", rows, status)
+
+
+def _from_domain(exc: GridgovError) -> Open311Error:
+    status = exc.http_status if exc.http_status in (403, 404) else 400
+    return Open311Error(status, exc.message)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Services
+
+
+def _active_categories(session: Session) -> list[EventCategory]:
+    rows = session.scalars(
+        select(EventCategory)
+        .where(EventCategory.active.is_(True))
+        .order_by(EventCategory.code, EventCategory.version.desc())
+    )
+    newest: dict[str, EventCategory] = {}
+    for row in rows:
+        newest.setdefault(row.code, row)
+    return list(newest.values())
+
+
+def _limit_text(category: EventCategory) -> str:
+    value = f"{category.limit_value:g}"
+    if category.limit_unit == "working_days":
+        return f"{value} 个工作日 ({value} working days)"
+    return f"{value} 个工作小时 ({value} working hours)"
+
+
+def service_row(category: EventCategory) -> dict[str, object]:
+    english = f" ({category.name_en})" if category.name_en else ""
+    return {
+        "service_code": category.code,
+        "service_name": category.name,
+        "description": (
+            f"{category.name}{english}。处置时限 {_limit_text(category)}；结案条件：{category.closing}"
+        ),
+        "metadata": False,
+        "type": "realtime",
+        "keywords": ",".join(k for k in (category.name, category.name_en, category.major_name) if k),
+        "group": category.major_name,
+    }
+
+
+@router.get(
+    "/services.{format}", openapi_extra=PUBLIC, summary="Open311: the services (event subtypes) we accept"
+)
+def list_services(session: DbSession, format: str) -> Response:
+    try:
+        fmt = _check_format(format)
+    except Open311Error as exc:
+        return _error("json", exc.status, exc.description)
+    rows = [service_row(c) for c in _active_categories(session)]
+    return _answer(fmt, "services", "service", rows)
+
+
+@router.get(
+    "/services/{service_code}.{format}",
+    openapi_extra=PUBLIC,
+    summary="Open311: one service's definition (no extra attributes)",
+)
+def service_definition(session: DbSession, service_code: str, format: str) -> Response:
+    try:
+        fmt = _check_format(format)
+    except Open311Error as exc:
+        return _error("json", exc.status, exc.description)
+    try:
+        category = service.current_category(session, service_code)
+    except InvalidInput:
+        return _error(fmt, 404, f"No service '{service_code}': see /open311/v2/services.{fmt}")
+    definition: dict[str, object] = {"service_code": category.code, "attributes": []}
+    if fmt == "xml":
+        top = ET.Element("service_definition")
+        ET.SubElement(top, "service_code").text = category.code
+        ET.SubElement(top, "attributes")
+        return Response(_xml_bytes(top), media_type="text/xml; charset=utf-8")
+    return JSONResponse(definition)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Requests: reading
+
+
+def _iso(moment: datetime | None) -> str | None:
+    if moment is None:
+        return None
+    aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    return aware.astimezone(CHINA_TZ).isoformat(timespec="seconds")
+
+
+def open_or_closed(state: str) -> str:
+    return "closed" if State(state) in CLOSED_STATES_311 else "open"
+
+
+def status_notes(event: Event, unit: OrgUnit | None, note: str | None) -> str:
+    """Where the event stands: the reason given for its current state, or a sentence about it."""
+    state = State(event.state)
+    if note and note.strip():
+        return f"{STATE_LABELS[state]}：{note.strip()}"
+    name = unit.name if unit is not None else "处置单位"
+    name_en = (unit.name_en or unit.name) if unit is not None else "the handling unit"
+    return STATE_SENTENCES[state].format(unit=name, unit_en=name_en)
+
+
+@dataclass
+class _Lookups:
+    units: dict[str, OrgUnit]
+    notes: dict[int, str | None]
+    places: dict[str, str]
+
+
+def _lookups(session: Session, events: Sequence[Event]) -> _Lookups:
+    unit_codes = {e.handling_unit_code for e in events if e.handling_unit_code}
+    units = (
+        {u.code: u for u in session.scalars(select(OrgUnit).where(OrgUnit.code.in_(unit_codes)))}
+        if unit_codes
+        else {}
+    )
+    notes: dict[int, str | None] = {}
+    ids = [e.id for e in events]
+    if ids:
+        # The latest step that changed the state (or reported the event) says why it stands where it does.
+        latest = (
+            select(func.max(EventStep.id))
+            .where(
+                EventStep.event_id.in_(ids),
+                or_(EventStep.from_state.is_(None), EventStep.from_state != EventStep.to_state),
+            )
+            .group_by(EventStep.event_id)
+        )
+        for step in session.scalars(select(EventStep).where(EventStep.id.in_(latest))):
+            notes[step.event_id] = step.note
+    places: dict[str, str] = {}
+    street_codes = {e.street_code for e in events if e.street_code}
+    community_codes = {e.community_code for e in events if e.community_code}
+    if street_codes:
+        places.update(
+            {s.code: s.name for s in session.scalars(select(Street).where(Street.code.in_(street_codes)))}
+        )
+    if community_codes:
+        places.update(
+            {
+                c.code: c.name
+                for c in session.scalars(select(Community).where(Community.code.in_(community_codes)))
+            }
+        )
+    return _Lookups(units=units, notes=notes, places=places)
+
+
+def _address(event: Event, places: Mapping[str, str]) -> str | None:
+    if event.address_text:
+        return event.address_text
+    parts = [places.get(code or "", "") for code in (event.street_code, event.community_code)]
+    text = "".join(parts)
+    return f"南山区{text}" if text else None
+
+
+def request_row(event: Event, category: EventCategory, lookups: _Lookups) -> dict[str, object]:
+    unit = lookups.units.get(event.handling_unit_code or "")
+    return {
+        "service_request_id": event.ticket,
+        "status": open_or_closed(event.state),
+        "status_notes": status_notes(event, unit, lookups.notes.get(event.id)),
+        "service_name": category.name,
+        "service_code": category.code,
+        "description": event.description or event.title,
+        "agency_responsible": unit.name if unit is not None else None,
+        "service_notice": f"处置时限 {_limit_text(category)}",
+        "requested_datetime": _iso(event.created_at),
+        "updated_datetime": _iso(event.updated_at),
+        "expected_datetime": _iso(event.due_at),
+        "address": _address(event, lookups.places),
+        "address_id": event.std_address_code,
+        "zipcode": None,
+        "lat": event.lat,
+        "long": event.lon,
+        "media_url": None,
+    }
+
+
+def _rows(session: Session, pairs: Sequence[tuple[Event, EventCategory]]) -> list[dict[str, object]]:
+    lookups = _lookups(session, [event for event, _ in pairs])
+    return [request_row(event, category, lookups) for event, category in pairs]
+
+
+def _parse_when(text: str, name: str) -> datetime:
+    """A w3 / ISO 8601 date or datetime; without an offset it is China time."""
+    raw = text.strip()
+    try:
+        moment = datetime.fromisoformat(
+            raw.replace("Z", "+00:00").replace(" ", "+", 1) if "T" in raw else raw
+        )
+    except ValueError:
+        try:
+            moment = datetime.combine(date.fromisoformat(raw), time())
+        except ValueError:
+            raise Open311Error(
+                400, f"{name} is not an ISO 8601 date-time (e.g. 2024-05-01T09:00:00+08:00)"
+            ) from None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=CHINA_TZ)
+
+
+def _split(value: str | None) -> list[str]:
+    return [v.strip() for v in (value or "").split(",") if v.strip()]
+
+
+def find_requests(
+    session: Session,
+    *,
+    service_request_id: str | None = None,
+    service_code: str | None = None,
+    start_date: str | None = None,
+    end_date: str | None = None,
+    status: str | None = None,
+) -> list[tuple[Event, EventCategory]]:
+    """The events a GET /requests names: by ticket (any event; overrides every other filter), or the public
+    classes' events in a window (the last 90 days by default), newest first, at most 1,000."""
+    query = select(Event, EventCategory).join(EventCategory, EventCategory.id == Event.category_id)
+    tickets = _split(service_request_id)
+    if tickets:
+        query = query.where(Event.ticket.in_(tickets[:MAX_REQUESTS]))
+        return [(e, c) for e, c in session.execute(query.order_by(Event.created_at.desc()))]
+    query = query.where(EventCategory.domain.in_(PUBLIC_DOMAINS))
+    codes = _split(service_code)
+    if codes:
+        query = query.where(Event.subtype_code.in_(codes))
+    wanted = _split(status)
+    if wanted:
+        unknown = [s for s in wanted if s not in ("open", "closed")]
+        if unknown:
+            raise Open311Error(400, f"status is open or closed, not '{unknown[0]}'")
+        states = [
+            s.value for s in (*OPEN_STATES_311, *CLOSED_STATES_311) if open_or_closed(s.value) in wanted
+        ]
+        query = query.where(Event.state.in_(states))
+    start = _parse_when(start_date, "start_date") if start_date else None
+    end = _parse_when(end_date, "end_date") if end_date else None
+    if start is None and end is None:
+        end = get_clock().now()
+        start = end - DEFAULT_WINDOW
+    elif start is None:
+        assert end is not None
+        start = end - DEFAULT_WINDOW
+    if start is not None and end is not None and end < start:
+        raise Open311Error(400, "end_date is before start_date")
+    query = query.where(Event.created_at >= start.astimezone(UTC))
+    if end is not None:
+        query = query.where(Event.created_at <= end.astimezone(UTC))
+    query = query.order_by(Event.created_at.desc(), Event.id.desc()).limit(MAX_REQUESTS)
+    return [(e, c) for e, c in session.execute(query)]
+
+
+@router.get(
+    "/requests.{format}",
+    openapi_extra=PUBLIC,
+    summary="Open311: service requests (filters: service_request_id, service_code, start/end_date, status)",
+)
+def list_requests(
+    session: DbSession,
+    format: str,
+    service_request_id: str | None = None,
+    service_code: str | None = None,
+    start_date: str | None = None,
+    end_date: str | None = None,
+    status: str | None = None,
+    jurisdiction_id: str | None = None,
+) -> Response:
+    try:
+        fmt = _check_format(format)
+    except Open311Error as exc:
+        return _error("json", exc.status, exc.description)
+    try:
+        pairs = find_requests(
+            session,
+            service_request_id=service_request_id,
+            service_code=service_code,
+            start_date=start_date,
+            end_date=end_date,
+            status=status,
+        )
+    except Open311Error as exc:
+        return _error(fmt, exc.status, exc.description)
+    return _answer(fmt, "service_requests", "request", _rows(session, pairs))
+
+
+@router.get(
+    "/requests/{service_request_id}.{format}", openapi_extra=PUBLIC, summary="Open311: one service request"
+)
+def get_request(session: DbSession, service_request_id: str, format: str) -> Response:
+    try:
+        fmt = _check_format(format)
+    except Open311Error as exc:
+        return _error("json", exc.status, exc.description)
+    pairs = (
+        find_requests(session, service_request_id=service_request_id) if service_request_id.strip() else []
+    )
+    if len(pairs) != 1 or "," in service_request_id:
+        return _error(fmt, 404, f"No service request '{service_request_id}'")
+    return _answer(fmt, "service_requests", "request", _rows(session, pairs))
+
+
+@router.get(
+    "/tokens/{token}.{format}",
+    openapi_extra=PUBLIC,
+    summary="Open311: the service request a token stands for (we answer at once: the token is the ticket)",
+)
+def get_token(session: DbSession, token: str, format: str) -> Response:
+    try:
+        fmt = _check_format(format)
+    except Open311Error as exc:
+        return _error("json", exc.status, exc.description)
+    try:
+        event = service.get_event(session, token.strip())
+    except NotFound:
+        return _error(fmt, 404, f"No token '{token}'")
+    rows = [{"service_request_id": event.ticket, "token": event.ticket}]
+    return _answer(fmt, "service_requests", "request", rows)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Requests: filing
+
+
+async def _fields(request: Request) -> dict[str, str] | Open311Error:
+    """The POST parameters: form-encoded (the spec) or JSON; the query string fills what the body lacks.
+    Read here, before the (synchronous) route runs; a body that cannot be read comes back as the error."""
+    fields: dict[str, str] = {}
+    content_type = request.headers.get("content-type", "")
+    try:
+        if content_type.startswith("application/json"):
+            body = await request.json()
+            if not isinstance(body, dict):
+                return Open311Error(400, "The JSON body must be an object of request parameters")
+            fields = {
+                str(k): str(v) for k, v in body.items() if v is not None and not isinstance(v, dict | list)
+            }
+        else:
+            form = await request.form()
+            fields = {k: v for k, v in form.items() if isinstance(v, str)}
+    except ValueError:
+        return Open311Error(400, "The body is not valid form data or JSON")
+    for key, value in request.query_params.items():
+        fields.setdefault(key, value)
+    return fields
+
+
+def _coordinate(fields: Mapping[str, str], name: str, low: float, high: float) -> float:
+    try:
+        value = float(fields[name])
+    except ValueError:
+        raise Open311Error(400, f"{name} is not a number (WGS84 decimal degrees)") from None
+    if not low <= value <= high:
+        raise Open311Error(400, f"{name} must lie between {low:g} and {high:g}")
+    return value
+
+
+def new_event(fields: Mapping[str, str], *, idempotency_key: str | None) -> service.NewEvent:
+    """The spec's POST parameters as an intake submission."""
+    code = (fields.get("service_code") or "").strip()
+    if not code:
+        raise Open311Error(400, "service_code is required: see /open311/v2/services.json")
+    lat_given = bool((fields.get("lat") or "").strip())
+    lon_given = bool((fields.get("long") or "").strip())
+    address = (fields.get("address_string") or "").strip() or None
+    lat = lon = None
+    if lat_given or lon_given:
+        if not (lat_given and lon_given):
+            raise Open311Error(400, "Give both lat and long (WGS84), or an address_string")
+        lat = _coordinate(fields, "lat", -90.0, 90.0)
+        lon = _coordinate(fields, "long", -180.0, 180.0)
+    elif address is None:
+        raise Open311Error(400, "Say where it is: lat and long (WGS84), or an address_string")
+    description = (fields.get("description") or "").strip()
+    media_url = (fields.get("media_url") or "").strip()
+    if media_url:
+        description = f"{description}\n照片 (media_url): {media_url}".strip()
+    first_line = next((line.strip() for line in description.splitlines() if line.strip()), "")
+    title = first_line[:60] or ""
+    name = " ".join(
+        p for p in ((fields.get("first_name") or "").strip(), (fields.get("last_name") or "").strip()) if p
+    )
+    return service.NewEvent(
+        subtype_code=code,
+        title=title,
+        channel="public",
+        description=description,
+        lon=lon,
+        lat=lat,
+        address_text=address,
+        reporter_name=name[:64] or None,
+        reporter_phone=(fields.get("phone") or "").strip() or None,
+        idempotency_key=idempotency_key,
+    )
+
+
+_POST_FIELDS: Final = {
+    "type": "object",
+    "required": ["api_key", "service_code"],
+    "properties": {
+        name: {"type": "string"}
+        for name in (
+            "api_key",
+            "service_code",
+            "lat",
+            "long",
+            "address_string",
+            "description",
+            "first_name",
+            "last_name",
+            "phone",
+            "email",
+            "media_url",
+            "jurisdiction_id",
+        )
+    },
+}
+
+
+@router.post(
+    "/requests.{format}",
+    openapi_extra={
+        **PUBLIC,
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/x-www-form-urlencoded": {"schema": _POST_FIELDS},
+                "application/json": {"schema": _POST_FIELDS},
+            },
+        },
+    },
+    summary="Open311: file a service request (api_key; lat/long or address_string)",
+)
+def post_request(
+    session: DbSession,
+    format: str,
+    fields: Annotated[dict[str, str] | Open311Error, Depends(_fields)],
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+) -> Response:
+    try:
+        fmt = _check_format(format)
+    except Open311Error as exc:
+        return _error("json", exc.status, exc.description)
+    try:
+        if isinstance(fields, Open311Error):
+            raise fields
+        key = check_key(session, fields.get("api_key"))
+        if key is None:
+            raise Open311Error(
+                403, "A valid api_key is required to file a request (ask the district for one)"
+            )
+        # Kept per api_key: one client's keys never reach another client's requests.
+        retry_key = idempotency_key.strip() if idempotency_key else ""
+        new = new_event(fields, idempotency_key=f"open311:{key.id}:{retry_key}" if retry_key else None)
+        if not new.title:
+            new.title = service.current_category(session, new.subtype_code).name
+        event, _created = service.submit(session, new, actor=service.Actor(name=f"open311:{key.name}"))
+    except Open311Error as exc:
+        session.rollback()
+        return _error(fmt, exc.status, exc.description)
+    except GridgovError as exc:
+        session.rollback()
+        mapped = _from_domain(exc)
+        return _error(fmt, mapped.status, mapped.description)
+    notice = f"已收到，受理编号 {event.ticket}，可凭编号查询进度 (received: follow it with {event.ticket})"
+    rows = [{"service_request_id": event.ticket, "service_notice": notice, "account_id": None}]
+    return _answer(fmt, "service_requests", "request", rows)
