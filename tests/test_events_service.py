@@ -410,3 +410,30 @@ def test_photos_are_checked_stripped_of_location_and_stored_by_content(
             service.store_photo(db, event, gif.getvalue())
     finally:
         get_settings.cache_clear()
+
+
+def test_idempotency_keys_belong_to_their_submitter(db: Session) -> None:
+    code = _hours_subtype(db).code
+    alice = Actor(name="alice", user_id=9001)
+    bob = Actor(name="bob", user_id=9002)
+
+    def new() -> NewEvent:
+        return NewEvent(subtype_code=code, title="井盖", lon=INSIDE[0], lat=INSIDE[1], idempotency_key="k-1")
+
+    first, made = service.submit(db, new(), actor=alice)
+    again, made_again = service.submit(db, new(), actor=alice)
+    other, made_other = service.submit(db, new(), actor=bob)
+    assert made and not made_again and again.id == first.id
+    assert made_other and other.id != first.id  # bob's key "k-1" is bob's own
+
+
+def test_summons_steps_check_scope_and_version(db: Session) -> None:
+    event = _report(db)
+    service.act(db, event, Action.accept, actor=DESK)
+    service.blow_whistle(db, event, actor=DESK, ground="no_owner", departments=["D-CG"])
+    outsider = Actor(name="蛇口", scope=AreaScope.of(ScopeLevel.street, ["440305005000"]))
+    with pytest.raises(Forbidden):
+        service.summons_step(db, event, "D-CG", Action.whistle_sign, actor=outsider)
+    with pytest.raises(Conflict, match="changed meanwhile"):
+        service.summons_step(db, event, "D-CG", Action.whistle_sign, actor=DESK, version=event.version - 1)
+    service.summons_step(db, event, "D-CG", Action.whistle_sign, actor=DESK, version=event.version)

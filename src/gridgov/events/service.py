@@ -252,8 +252,12 @@ def submit(session: Session, new: NewEvent, *, actor: Actor = SYSTEM) -> tuple[E
 
     if new.idempotency_key is not None:
         key = new.idempotency_key.strip()
-        if not key or len(key) > 128:
-            raise InvalidInput("An idempotency key is 1 to 128 characters")
+        if not key or len(key) > 100:
+            raise InvalidInput("An idempotency key is 1 to 100 characters")
+        # A key is the submitter's own: another account sending the same key makes its own event and
+        # can never read someone else's through it.
+        if actor.user_id is not None:
+            key = f"u{actor.user_id}:{key}"
         earlier = session.scalars(select(Event).where(Event.idempotency_key == key)).first()
         if earlier is not None:
             return earlier, False
@@ -591,6 +595,7 @@ def summons_step(
     actor: Actor,
     rating: int | None = None,
     comment: str | None = None,
+    version: int | None = None,
 ) -> WhistleSummons:
     """A summoned department signs for the whistle, contacts the street, reports in on site; or the street
     rates its response. Each step once, in order."""
@@ -600,6 +605,12 @@ def summons_step(
         Action.whistle_contact: ("contacted_at", "signed_at"),
         Action.whistle_report: ("reported_at", "contacted_at"),
     }
+    if not actor.scope.covers(event.grid_code or ""):
+        raise Forbidden("That event lies outside your area scope")
+    if version is not None and version != event.version:
+        raise Conflict(
+            f"Event {event.ticket} changed meanwhile: reload it and try again", code="stale_version"
+        )
     summons = session.scalars(
         select(WhistleSummons)
         .join(Whistle, Whistle.id == WhistleSummons.whistle_id)
