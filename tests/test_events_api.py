@@ -3,8 +3,8 @@ the roles' permissions, the timeline, version and transition conflicts, area sco
 whistle and the summoned departments, and event types.
 
 The demo accounts work in 粤海街道 (street operator, contractor), 科技园社区 (community staff) and three of
-its grids (grid worker); ``demo.department`` belongs to NS-CGJ. A handler of the seeded department D-CG
-(区城管局) is made here, so events dispatched to D-CG have someone to sign for them.
+its grids (grid worker); ``demo.department`` belongs to D-CG (区城管局). A handler of another department
+(D-ZJ, 区住建局) is made here, to show that a handler acts only for its own unit.
 """
 
 from __future__ import annotations
@@ -76,10 +76,10 @@ def seeded(engine: Engine, demo_accounts: dict[str, DemoAccount]) -> dict[str, A
 
 
 @pytest.fixture(scope="module")
-def cg_handler(engine: Engine, app: FastAPI, seeded: dict[str, Any]) -> Iterator[TestClient]:
-    """A department handler of D-CG (区城管局), district-wide."""
+def zj_handler(engine: Engine, app: FastAPI, seeded: dict[str, Any]) -> Iterator[TestClient]:
+    """A department handler of D-ZJ (区住建局), district-wide."""
     with session_factory(engine)() as session:
-        username = f"test.cg.{uuid.uuid4().hex[:6]}"
+        username = f"test.zj.{uuid.uuid4().hex[:6]}"
         user = accounts.create_user(
             session,
             accounts.NewUser(
@@ -87,8 +87,8 @@ def cg_handler(engine: Engine, app: FastAPI, seeded: dict[str, Any]) -> Iterator
                 password=secrets.token_urlsafe(16),
                 role=Role.department_handler,
                 scope=WHOLE_DISTRICT,
-                display_name="城管局处置员",
-                org_unit_code="D-CG",
+                display_name="住建局处置员",
+                org_unit_code="D-ZJ",
             ),
         )
         token = accounts.issue_token(session, user, name="tests").token
@@ -163,7 +163,7 @@ def test_reports_outside_the_scope_or_district_or_without_a_place_are_refused(
 
 
 def test_the_closed_loop_through_the_roles_with_a_timeline(
-    client_for: Client, seeded: dict[str, Any], cg_handler: TestClient
+    client_for: Client, seeded: dict[str, Any], zj_handler: TestClient
 ) -> None:
     grid, desk = client_for("grid_worker"), client_for("street_operator")
     event = ok(report(grid, seeded["point"]), 201)
@@ -183,8 +183,9 @@ def test_the_closed_loop_through_the_roles_with_a_timeline(
     assert event["state"] == "dispatched" and event["handling_unit_code"] == "D-CG"
     assert event["due_at"] and event["deadline_status"] == "green"
 
-    # The demo department handler belongs to another unit (NS-CGJ): not its event to sign.
-    other = act(client_for("department_handler"), event, "sign")
+    # A handler of another department (D-ZJ): not its event to sign.
+    cg_handler = client_for("department_handler")  # demo.department works for D-CG
+    other = act(zj_handler, event, "sign")
     assert other.status_code == 403 and "D-CG" in other.json()["error"]["message"]
     assert act(grid, event, "sign").status_code == 403  # no events.handle
     event = ok(act(cg_handler, event, "sign"))
@@ -212,7 +213,7 @@ def test_the_closed_loop_through_the_roles_with_a_timeline(
         ("evaluate", "closed", "evaluated"),
     ]
     actors = [s["actor_name"] for s in detail["timeline"]]
-    assert actors[1] == actors[2] == "粤海街道指挥中心" and actors[3] == "城管局处置员"
+    assert actors[1] == actors[2] == "粤海街道指挥中心" and actors[3] == "区城管局执法队"
     assert actors[5] == "科技园社区网格员"
     assert all(s["at"] for s in detail["timeline"]) and detail["timeline"][4]["note"] == "已清运"
 
@@ -280,7 +281,7 @@ def test_list_filters(client_for: Client, seeded: dict[str, Any]) -> None:
 
 
 def test_the_whistle_and_the_summoned_departments_hold_the_close(
-    client_for: Client, seeded: dict[str, Any], cg_handler: TestClient
+    client_for: Client, seeded: dict[str, Any], zj_handler: TestClient
 ) -> None:
     grid, desk = client_for("grid_worker"), client_for("street_operator")
     event = ok(report(grid, seeded["point"], title="油罐车停放"), 201)
@@ -299,7 +300,8 @@ def test_the_whistle_and_the_summoned_departments_hold_the_close(
         return client.post(f"/api/events/{ticket}/summons", json=body)
 
     # Only D-CG's own handler (or the desk) answers for D-CG.
-    assert summons(client_for("department_handler"), "D-CG", "whistle_sign").status_code == 403
+    cg_handler = client_for("department_handler")  # demo.department works for D-CG
+    assert summons(zj_handler, "D-CG", "whistle_sign").status_code == 403
     assert summons(grid, "D-CG", "whistle_sign").status_code == 403
     assert summons(cg_handler, "D-ZJ", "whistle_sign").status_code == 403
     assert summons(cg_handler, "D-CG", "whistle_contact").status_code == 409  # sign first

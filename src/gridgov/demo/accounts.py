@@ -82,7 +82,7 @@ _PLAN: tuple[tuple[str, Role, str, tuple[str, str, str], str, tuple[str, ...] | 
         "demo.department",
         Role.department_handler,
         "区城管局执法队",
-        ("NS-CGJ", "南山区城市管理和综合执法局", "department"),
+        ("D-CG", "南山区城市管理和综合执法局", "department"),  # the seeded 1+8+N department (events)
         "district",
         ("440305000000",),
     ),
