@@ -313,3 +313,29 @@ def test_duplicate_street_is_refused(tmp_path: Path) -> None:
 def test_default_paths_point_at_the_shipped_files() -> None:
     assert CATEGORIES_PATH.is_file() and ORG_UNITS_PATH.is_file()
     assert CATEGORIES_PATH.parent.name == "data" and CATEGORIES_PATH.parent.parent.name == "events"
+
+
+def test_aliases_name_one_type_each(tmp_path: Path) -> None:
+    from gridgov.events.taxonomy import load_categories, subtypes_by_name
+
+    by_name = subtypes_by_name(load_categories())
+    # Names the synthetic world's feeds (and 12345) use for our types.
+    assert by_name["井盖缺损"].name == "井盖缺失" and by_name["违法搭建"].code == "0303"
+    assert by_name["停水停电"].code == "1106"
+    clash = tmp_path / "clash.yaml"
+    clash.write_text(
+        """major_classes:
+  - code: "01"
+    name: 市容环境
+    name_en: City appearance
+    domain: urban
+    subtypes:
+      - {code: "0101", name: 暴露垃圾, name_en: Exposed rubbish, level: street, department: D-CG, limit: 4,
+         limit_unit: working_hours, closing: 清理完毕, aliases: [道路不洁]}
+      - {code: "0102", name: 道路不洁, name_en: Dirty road, level: street, department: D-CG, limit: 2,
+         limit_unit: working_hours, closing: 清扫完毕}
+""",
+        encoding="utf-8",
+    )
+    with pytest.raises(ValueError, match="duplicate subtype name 道路不洁"):
+        load_categories(clash)

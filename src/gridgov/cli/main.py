@@ -572,6 +572,34 @@ def keys_rotate() -> None:
     console.print(f"active key is now [bold]{rotated.active}[/bold] ({path}); re-encrypted {count} field(s)")
 
 
+# ------------------------------------------------------------------------------------------------- events
+
+events_app = typer.Typer(help="Events: intake from other systems.", no_args_is_help=True)
+app.add_typer(events_app, name="events")
+
+
+@events_app.command("import")
+def events_import(
+    source: Annotated[Path, typer.Argument(help="12345 work orders or grid reports, CSV or XLSX")],
+    fmt: Annotated[str | None, typer.Option("--format", help="csv or xlsx (default: from the name)")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON")] = False,
+) -> None:
+    """File every row as an event at the time it was received; a row that cannot be filed goes to
+    var/rejects/ with its reason; importing the same file again changes nothing."""
+    from gridgov.events.service import import_reports
+
+    with clear_errors(), _session() as session:
+        report = import_reports(session, source, fmt=fmt)
+        session.commit()
+    if as_json:
+        print(json.dumps(report.__dict__, ensure_ascii=False))
+        return
+    console.print(
+        f"{report.rows} rows ({report.channel}): {report.imported} filed, {report.unchanged} already there, "
+        f"{report.rejected} rejected" + (f" → {report.rejects_file}" if report.rejects_file else "")
+    )
+
+
 # ------------------------------------------------------------------------------------------------ open311
 
 open311_app = typer.Typer(help="Open311 GeoReport v2 at /open311/v2/.", no_args_is_help=True)

@@ -870,3 +870,133 @@ def store_photo(session: Session, event: Event, data: bytes, *, step: EventStep 
 def photo_path(photo: EventPhoto) -> Path:
     extension = next(ext for mime, ext in _PHOTO_FORMATS.values() if mime == photo.mime)
     return photo_dir() / photo.sha256[:2] / f"{photo.sha256}.{extension}"
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Importing reports (12345 hotline work orders, grid reports from another system)
+
+# Column names of the feeds, first match wins: 12345 work orders, grid-report exports.
+_IMPORT_COLUMNS: Final[dict[str, tuple[str, ...]]] = {
+    "id": ("工单编号", "事件编号"),
+    "time": ("受理时间", "上报时间"),
+    "subtype": ("问题小类", "事件小类"),
+    "text": ("诉求内容", "事件描述"),
+    "address": ("事发地址",),
+    "lon": ("经度",),
+    "lat": ("纬度",),
+    "crs": ("坐标系",),
+    "phone": ("来电号码", "联系电话"),
+    "reporter": ("上报人",),
+}
+
+
+@dataclass
+class ImportReport:
+    path: str
+    channel: str
+    rows: int = 0
+    imported: int = 0
+    unchanged: int = 0
+    rejected: int = 0
+    rejects_file: str | None = None
+    reasons: dict[str, int] = field(default_factory=dict)
+
+
+def _type_names(session: Session) -> dict[str, str]:
+    """Every name an event type goes by (its name, and the aliases of the seed) → its code."""
+    from gridgov.events.taxonomy import iter_subtypes, load_categories
+
+    names = {alias: sub.code for sub in iter_subtypes(load_categories()) for alias in sub.aliases}
+    for code, name in session.execute(
+        select(EventCategory.code, EventCategory.name).where(EventCategory.active.is_(True))
+    ):
+        names[name] = code
+    return names
+
+
+def import_reports(session: Session, path: Path, *, fmt: str | None = None) -> ImportReport:
+    """File every row of a 12345 work-order list or a grid-report export (CSV or XLSX) as an event, at the
+    time the row says it was received. The row's own number is the idempotency key: importing the same
+    file again changes nothing. A row that cannot be filed — unknown type, unreadable time, a place outside
+    the district or not found — is written with its reason to ``var/rejects/`` to be fixed and imported again;
+    the others go in."""
+    from gridgov.address.service import _write_rejects, detect_format, read_rows
+    from gridgov.core.clock import FrozenClock, use_clock
+    from gridgov.core.errors import GridgovError
+
+    chosen = detect_format(path, fmt)
+    if chosen == "lines":
+        raise InvalidInput("Reports come as CSV or XLSX with a header row")
+    header, rows, _encoding = read_rows(path, chosen)
+    column = {key: next((c for c in names if c in header), None) for key, names in _IMPORT_COLUMNS.items()}
+    missing = [key for key in ("id", "time", "subtype") if column[key] is None]
+    if missing:
+        wanted = " / ".join(_IMPORT_COLUMNS[missing[0]])
+        raise InvalidInput(f"{path.name} has no {wanted} column; it has: {', '.join(header)}")
+    channel = "hotline" if column["id"] == "工单编号" else "grid"
+    report = ImportReport(path=str(path), channel=channel)
+    types = _type_names(session)
+    rejects: list[tuple[int, dict[str, str] | None, str]] = []
+
+    def value(row: dict[str, str], key: str) -> str:
+        name = column[key]
+        return (row.get(name) or "").strip() if name else ""
+
+    for line, row, problem in rows:
+        report.rows += 1
+        try:
+            if problem is not None or row is None:
+                raise InvalidInput(problem or "unreadable row")
+            number = value(row, "id")
+            if not number:
+                raise InvalidInput("the row has no number")
+            code = types.get(value(row, "subtype"))
+            if code is None:
+                raise InvalidInput(f"unknown event type '{value(row, 'subtype')}'")
+            try:
+                at = datetime.strptime(value(row, "time"), "%Y-%m-%d %H:%M:%S")
+            except ValueError as exc:
+                raise InvalidInput(f"unreadable time '{value(row, 'time')}'") from exc
+            text = value(row, "text")
+            new = NewEvent(
+                subtype_code=code,
+                title=(text.splitlines()[0] if text else value(row, "subtype"))[:60] or code,
+                description=text,
+                channel=channel,
+                address_text=value(row, "address") or None,
+                reporter_name=value(row, "reporter") or None,
+                idempotency_key=f"{channel}:{number}",
+            )
+            if value(row, "lon") and value(row, "lat"):
+                try:
+                    new.lon, new.lat = float(value(row, "lon")), float(value(row, "lat"))
+                except ValueError as exc:
+                    raise InvalidInput("unreadable longitude/latitude") from exc
+                new.crs = "gcj02" if "GCJ" in value(row, "crs").upper() else "wgs84"
+            phone = value(row, "phone")
+            if phone and "*" not in phone and len(phone) >= 7:
+                new.reporter_phone = phone
+            with use_clock(FrozenClock(at)):
+                try:
+                    with session.begin_nested():
+                        _event, created = submit(session, new)
+                except InvalidInput as exc:
+                    if new.reporter_phone is None or "phone" not in exc.message.lower():
+                        raise
+                    new.reporter_phone = None  # a malformed caller number does not lose the work order
+                    with session.begin_nested():
+                        _event, created = submit(session, new)
+        except GridgovError as exc:
+            report.rejected += 1
+            reason = exc.message
+            report.reasons[reason.split(" '")[0]] = report.reasons.get(reason.split(" '")[0], 0) + 1
+            rejects.append((line, row, reason))
+            continue
+        if created:
+            report.imported += 1
+        else:
+            report.unchanged += 1
+    if rejects:
+        report.rejects_file = str(_write_rejects(path, header, rejects))
+    session.flush()
+    return report

@@ -62,6 +62,8 @@ class Subtype:
     closing: str
     urgent: bool = False
     whistle_hint: bool = False
+    #: Other names the type goes by in feeds (12345 hotline, department systems): "井盖缺损" for 井盖缺失.
+    aliases: tuple[str, ...] = ()
 
     @property
     def major_code(self) -> str:
@@ -195,7 +197,7 @@ _SUBTYPE_REQUIRED: Final = {
     "limit_unit",
     "closing",
 }
-_SUBTYPE_OPTIONAL: Final = {"urgent", "whistle_hint"}
+_SUBTYPE_OPTIONAL: Final = {"urgent", "whistle_hint", "aliases"}
 _MAJOR_REQUIRED: Final = {"code", "name", "name_en", "domain", "subtypes"}
 
 
@@ -228,7 +230,15 @@ def _subtype(entry: object, index: int, major_code: str, where_major: str) -> Su
         closing=_text(fields, "closing", where),
         urgent=_flag(fields, "urgent", where),
         whistle_hint=_flag(fields, "whistle_hint", where),
+        aliases=_aliases(fields, where),
     )
+
+
+def _aliases(fields: dict[str, object], where: str) -> tuple[str, ...]:
+    value = fields.get("aliases", [])
+    if not isinstance(value, list) or not all(isinstance(a, str) and a.strip() for a in value):
+        raise ValueError(f"{where}: aliases must be a list of names, got {value!r}")
+    return tuple(a.strip() for a in value)
 
 
 def load_categories(path: Path = CATEGORIES_PATH) -> list[MajorClass]:
@@ -257,9 +267,15 @@ def load_categories(path: Path = CATEGORIES_PATH) -> list[MajorClass]:
         subtypes = []
         for sub_index, sub_entry in enumerate(_list(fields["subtypes"], where, "subtypes")):
             subtype = _subtype(sub_entry, sub_index, code, where)
-            claim(
-                "subtype", subtype.code, subtype.name, f"{where}, {_label(sub_entry, 'subtype', sub_index)}"
-            )
+            here = f"{where}, {_label(sub_entry, 'subtype', sub_index)}"
+            claim("subtype", subtype.code, subtype.name, here)
+            for alias in subtype.aliases:
+                # An alias is a name like any other: it may not name two types.
+                if ("subtype", alias) in seen:
+                    raise ValueError(
+                        f"{here}: duplicate subtype name {alias} (already used at {seen['subtype', alias]})"
+                    )
+                seen["subtype", alias] = here.removeprefix(f"{source}: ")
             subtypes.append(subtype)
         majors.append(
             MajorClass(
@@ -280,6 +296,11 @@ def iter_subtypes(categories: Sequence[MajorClass]) -> Iterator[Subtype]:
 
 def subtypes_by_code(categories: Sequence[MajorClass]) -> dict[str, Subtype]:
     return {s.code: s for s in iter_subtypes(categories)}
+
+
+def subtypes_by_name(categories: Sequence[MajorClass]) -> dict[str, Subtype]:
+    """Every name and alias → its subtype (names and aliases are unique across the taxonomy)."""
+    return {name: s for s in iter_subtypes(categories) for name in (s.name, *s.aliases)}
 
 
 # ---------------------------------------------------------------------------------------------------------
