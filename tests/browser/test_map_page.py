@@ -181,7 +181,9 @@ def test_home_page_speaks_chinese_first_and_english_on_request(zh_page: BrowserP
         "网格地图",
         "地址库",
         "地址管理",
+        "事件受理",
         "审计日志",
+        "随手拍",
         "API 文档",
     ]
     assert page.inner_text('[data-count="streets"]') == "8"

@@ -1,0 +1,503 @@
+"""HTML pages of the events line (issue 5, item 8): the public snap-report (随手拍) form and ticket-status
+page, the event desk (受理/派遣台) and the event detail with its timeline, map and action forms.
+
+- ``/report`` needs no login. Its form carries a double-submit CSRF token (a cookie and a hidden field, as the
+  login form does before anyone is logged in) and an idempotency key made when the form was served, so a
+  double submit files one event. The page calls ``events.service.submit`` with channel ``public``.
+- ``/report/{ticket}`` shows a reporter what became of the report: state, type, time, the public steps of the
+  timeline (never a name, phone or operator's note) and the rating.
+- ``/events`` and ``/events/{ticket}`` are the desk: the queue within the caller's area scope, and one event
+  with the actions the API allows this caller; static/js/events.js posts them to ``/api/events/...`` with the
+  event's version and the session's CSRF header.
+
+Every string is translated in the templates; scripts get theirs in JSON blocks (the CSP allows no inline
+script).
+"""
+
+from __future__ import annotations
+
+import hmac
+import re
+import secrets
+from collections import defaultdict
+from datetime import UTC, datetime
+from typing import Annotated, Any, Final
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Form, Query, Request
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from gridgov.accounts.deps import require_page
+from gridgov.accounts.models import OrgUnit
+from gridgov.accounts.pages import cookie_secure
+from gridgov.accounts.permissions import Permission
+from gridgov.accounts.scoping import Principal
+from gridgov.areas.scope import WHOLE_DISTRICT
+from gridgov.core.errors import GridgovError, InvalidInput, NotFound, OutsideDistrict
+from gridgov.core.i18n import pick_language, translate
+from gridgov.core.settings import get_settings
+from gridgov.core.templating import render
+from gridgov.events import service
+from gridgov.events.models import Event, EventCategory
+from gridgov.events.service import SYSTEM, NewEvent
+from gridgov.events.workflow import ACTIONS, Action, State
+from gridgov.web.deps import DbSession
+
+router = APIRouter(tags=["pages"], include_in_schema=False)
+
+NANSHAN_DISTRICT_CODE: Final = "440305000000"
+REPORT_CSRF_COOKIE: Final = "gridgov_report_csrf"
+LOCAL_TIME: Final = ZoneInfo("Asia/Shanghai")
+_TICKET: Final = re.compile(r"^[0-9A-Za-z]{4,24}$")
+_TOKEN: Final = re.compile(r"^[0-9A-Za-z_-]{16,64}$")
+#: Timeline steps a reporter sees on the public ticket page (internal turns — returns, extensions,
+#: supervision, escalation, the whistle — stay on the desk).
+PUBLIC_STEPS: Final = frozenset(
+    {"report", "accept", "cancel", "dispatch", "sign", "handle", "verify", "close", "evaluate", "reopen"}
+)
+#: The desk's tabs: every state, and the overdue (red) events across the open states.
+DESK_TABS: Final = ("all", *(s.value for s in State), "overdue")
+DESK_LIMIT: Final = 200
+#: Actions the desk page does not offer as workflow buttons (the whistle has its own form).
+_OWN_FORMS: Final = frozenset({Action.whistle})
+
+
+def local_time(moment: datetime | None) -> str:
+    """A stored (UTC) time as Shenzhen wall-clock time, to the minute."""
+    if moment is None:
+        return ""
+    aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    return aware.astimezone(LOCAL_TIME).strftime("%Y-%m-%d %H:%M")
+
+
+def _category_name(category: EventCategory, lang: str) -> str:
+    return category.name_en if lang == "en" and category.name_en else category.name
+
+
+def _area_names(session: Session, codes: set[str]) -> dict[str, str]:
+    from gridgov.areas.models import Community, Street
+
+    codes.discard("")
+    if not codes:
+        return {}
+    names: dict[str, str] = {}
+    for model in (Street, Community):
+        for code, name in session.execute(select(model.code, model.name).where(model.code.in_(codes))):
+            names[code] = name
+    return names
+
+
+def _unit_names(session: Session) -> dict[str, str]:
+    return {code: name for code, name in session.execute(select(OrgUnit.code, OrgUnit.name))}
+
+
+def _map_config(request: Request) -> dict[str, Any]:
+    root = request.scope.get("root_path", "")
+    return {"tileUrl": get_settings().tile_url, "outlines": f"{root}/report/streets.geojson"}
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Public: the snap-report form, the street outlines it draws, the ticket page
+
+
+def _categories_by_class(session: Session, lang: str) -> list[dict[str, Any]]:
+    rows = session.scalars(
+        select(EventCategory).where(EventCategory.active.is_(True)).order_by(EventCategory.code)
+    )
+    groups: dict[str, dict[str, Any]] = {}
+    for category in rows:
+        group = groups.setdefault(
+            category.major_code, {"code": category.major_code, "name": category.major_name, "types": []}
+        )
+        group["types"].append({"code": category.code, "name": _category_name(category, lang)})
+    return list(groups.values())
+
+
+def _report_csrf(request: Request) -> str:
+    """The double-submit token: the one this browser already holds (several open tabs keep working)."""
+    held = request.cookies.get(REPORT_CSRF_COOKIE, "")
+    return held if _TOKEN.match(held) else secrets.token_urlsafe(24)
+
+
+def _report_form(
+    request: Request,
+    session: Session,
+    *,
+    values: dict[str, str] | None = None,
+    error: str | None = None,
+    status_code: int = 200,
+) -> Response:
+    lang = pick_language(request)
+    token = _report_csrf(request)
+    form = dict(values or {})
+    # One key per filled-in form: a second press of the button (or a retry) finds the first event.
+    if not _TOKEN.match(form.get("idempotency_key", "")):
+        form["idempotency_key"] = secrets.token_urlsafe(24)
+    response = render(
+        request,
+        "events/report.html",
+        {
+            "nav": "report",
+            "groups": _categories_by_class(session, lang),
+            "form": form,
+            "error": error,
+            "report_csrf": token,
+            "events_config": {**_map_config(request), "page": "report"},
+        },
+        status_code=status_code,
+    )
+    response.set_cookie(
+        REPORT_CSRF_COOKIE,
+        token,
+        httponly=True,
+        samesite="strict",
+        secure=cookie_secure(request),
+        max_age=3 * 3600,
+    )
+    return response
+
+
+@router.get("/report", response_class=HTMLResponse)
+def report_form(request: Request, session: DbSession) -> Response:
+    """The public snap-report (随手拍) form: no login."""
+    return _report_form(request, session)
+
+
+def _coordinate(text: str, low: float, high: float) -> float | None:
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if low <= value <= high else None
+
+
+@router.post("/report", response_class=HTMLResponse)
+def submit_report(
+    request: Request,
+    session: DbSession,
+    csrf_token: Annotated[str, Form(max_length=128)] = "",
+    idempotency_key: Annotated[str, Form(max_length=64)] = "",
+    subtype_code: Annotated[str, Form(max_length=8)] = "",
+    title: Annotated[str, Form(max_length=200)] = "",
+    description: Annotated[str, Form(max_length=5000)] = "",
+    lon: Annotated[str, Form(max_length=32)] = "",
+    lat: Annotated[str, Form(max_length=32)] = "",
+    address_text: Annotated[str, Form(max_length=500)] = "",
+    reporter_name: Annotated[str, Form(max_length=64)] = "",
+    reporter_phone: Annotated[str, Form(max_length=32)] = "",
+) -> Response:
+    """File a public report; answer with its ticket code (a repeated submit answers with the same one)."""
+    lang = pick_language(request)
+    values = {
+        "idempotency_key": idempotency_key,
+        "subtype_code": subtype_code,
+        "title": title,
+        "description": description,
+        "lon": lon,
+        "lat": lat,
+        "address_text": address_text,
+        "reporter_name": reporter_name,
+        "reporter_phone": reporter_phone,
+    }
+
+    def again(message: str, status: int) -> Response:
+        return _report_form(request, session, values=values, error=message, status_code=status)
+
+    expected = request.cookies.get(REPORT_CSRF_COOKIE, "")
+    if not expected or not hmac.compare_digest(expected, csrf_token):
+        return again(translate("report.error.csrf", lang), 403)
+    if not _TOKEN.match(idempotency_key):
+        return again(translate("report.error.expired", lang), 400)
+    if not subtype_code:
+        return again(translate("report.error.type", lang), 422)
+    if not title.strip():
+        return again(translate("report.error.title", lang), 422)
+    point_lon = _coordinate(lon, -180, 180) if lon else None
+    point_lat = _coordinate(lat, -90, 90) if lat else None
+    has_point = point_lon is not None and point_lat is not None
+    if not has_point and not address_text.strip():
+        return again(translate("report.error.place", lang), 422)
+    if reporter_phone.strip():
+        from gridgov.core.identifiers import normalise_phone
+
+        try:
+            normalise_phone(reporter_phone)
+        except InvalidInput:
+            return again(translate("report.error.phone", lang), 422)
+    new = NewEvent(
+        subtype_code=subtype_code,
+        title=title.strip(),
+        channel="public",
+        description=description.strip(),
+        lon=point_lon if has_point else None,
+        lat=point_lat if has_point else None,
+        address_text=address_text.strip() or None,
+        reporter_name=reporter_name.strip() or None,
+        reporter_phone=reporter_phone.strip() or None,
+        idempotency_key=f"public:{idempotency_key}",
+    )
+    try:
+        event, _created = service.submit(session, new, actor=SYSTEM)
+    except OutsideDistrict:
+        return again(translate("report.error.outside", lang), 422)
+    except GridgovError:
+        if has_point:
+            return again(translate("report.error.failed", lang), 422)
+        return again(translate("report.error.address", lang), 422)
+    return render(
+        request,
+        "events/report_done.html",
+        {"nav": "report", "ticket": event.ticket, "created_at": local_time(event.created_at)},
+    )
+
+
+@router.get("/report/streets.geojson")
+def street_outlines(session: DbSession) -> Response:
+    """The district's street outlines for the public map (public information; no finer areas)."""
+    from gridgov.areas import service as areas
+
+    try:
+        streets = areas.children(session, NANSHAN_DISTRICT_CODE, scope=WHOLE_DISTRICT)
+    except NotFound:
+        streets = []
+    return JSONResponse(
+        areas.feature_collection(streets),
+        media_type="application/geo+json",
+        headers={"Cache-Control": "max-age=3600"},
+    )
+
+
+def _event_by_ticket(session: Session, ticket: str, principal: Principal | None = None) -> Event:
+    if not _TICKET.match(ticket):
+        raise NotFound(f"No event {ticket[:24]}")
+    return service.get_event(session, ticket, scope=principal.scope if principal else WHOLE_DISTRICT)
+
+
+@router.get("/report/{ticket}", response_class=HTMLResponse)
+def ticket_page(request: Request, session: DbSession, ticket: str) -> Response:
+    """What became of a report, for whoever holds the ticket code: nobody's name, phone or note."""
+    lang = pick_language(request)
+    event = _event_by_ticket(session, ticket.upper())
+    category = session.get(EventCategory, event.category_id)
+    assert category is not None
+    steps = [
+        {"action": step.action, "at": local_time(step.at)}
+        for step in service.timeline(session, event)
+        if step.action in PUBLIC_STEPS
+    ]
+    areas = _area_names(session, {event.street_code or "", event.community_code or ""})
+    return render(
+        request,
+        "events/ticket.html",
+        {
+            "nav": "report",
+            "event": event,
+            "type_name": _category_name(category, lang),
+            "street": areas.get(event.street_code or ""),
+            "community": areas.get(event.community_code or ""),
+            "created_at": local_time(event.created_at),
+            "closed_at": local_time(event.closed_at),
+            "steps": steps,
+        },
+    )
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The desk
+
+
+@router.get("/events", response_class=HTMLResponse)
+def desk_page(
+    request: Request,
+    session: DbSession,
+    principal: Annotated[Principal, require_page(Permission.events_read)],
+    state: Annotated[str, Query(max_length=16)] = "all",
+    urgent: Annotated[bool, Query()] = False,
+) -> Response:
+    """The queue within my scope: by state (or overdue), urgent ones only on request, newest first."""
+    lang = pick_language(request)
+    tab = state if state in DESK_TABS else "all"
+    in_scope = principal.scope.clause(Event.grid_code)
+    counts: dict[str, int] = defaultdict(int)
+    for value, count in session.execute(
+        select(Event.state, func.count()).where(in_scope).group_by(Event.state)
+    ):
+        counts[value] = int(count)
+        counts["all"] += int(count)
+    counts["overdue"] = int(
+        session.scalar(
+            select(func.count()).select_from(Event).where(in_scope, Event.deadline_status == "red")
+        )
+        or 0
+    )
+    statement = select(Event, EventCategory).join(EventCategory, EventCategory.id == Event.category_id)
+    statement = statement.where(in_scope)
+    if tab == "overdue":
+        statement = statement.where(Event.deadline_status == "red")
+    elif tab != "all":
+        statement = statement.where(Event.state == tab)
+    if urgent:
+        statement = statement.where(Event.urgent.is_(True))
+    events = [
+        (event, category)
+        for event, category in session.execute(
+            statement.order_by(Event.created_at.desc(), Event.id.desc()).limit(DESK_LIMIT)
+        )
+    ]
+    areas = _area_names(
+        session, {e.street_code or "" for e, _c in events} | {e.community_code or "" for e, _c in events}
+    )
+    units = _unit_names(session)
+    return render(
+        request,
+        "events/desk.html",
+        {
+            "nav": "events",
+            "tab": tab,
+            "tabs": DESK_TABS,
+            "urgent": urgent,
+            "counts": counts,
+            "limit": DESK_LIMIT,
+            "rows": [
+                {
+                    "event": e,
+                    "type_name": _category_name(c, lang),
+                    "place": " › ".join(
+                        n for n in (areas.get(e.street_code or ""), areas.get(e.community_code or "")) if n
+                    ),
+                    "unit": units.get(e.handling_unit_code or "", e.handling_unit_code or ""),
+                    "created_at": local_time(e.created_at),
+                    "due_at": local_time(e.due_at),
+                }
+                for e, c in events
+            ],
+        },
+    )
+
+
+def _action_forms(event: Event, allowed: list[str]) -> list[dict[str, Any]]:
+    """The actions to offer: what the API allows this caller, minus those the event's data rules out."""
+    forms = []
+    for name in allowed:
+        action = Action(name)
+        if action in _OWN_FORMS:
+            continue
+        if action in (Action.approve_extension, Action.deny_extension) and event.extension_pending is None:
+            continue
+        if action is Action.request_extension and event.extension_pending is not None:
+            continue
+        rule = ACTIONS[action]
+        needs = [
+            field
+            for field, needed in (
+                ("unit", rule.needs_unit),
+                ("reason", rule.needs_reason),
+                ("rating", rule.needs_rating),
+                ("duration", rule.needs_duration),
+            )
+            if needed
+        ]
+        forms.append({"action": action.value, "needs": needs})
+    return forms
+
+
+@router.get("/events/{ticket}", response_class=HTMLResponse)
+def event_page(
+    request: Request,
+    session: DbSession,
+    principal: Annotated[Principal, require_page(Permission.events_read)],
+    ticket: str,
+) -> Response:
+    """One event: its fields, the pin, the full timeline, summoned departments and the actions I may take."""
+    from gridgov.events.api import event_detail
+
+    lang = pick_language(request)
+    event = _event_by_ticket(session, ticket, principal)
+    detail = event_detail(session, event, principal)
+    category = session.get(EventCategory, event.category_id)
+    assert category is not None
+    units = {
+        u.code: u
+        for u in session.scalars(select(OrgUnit).where(OrgUnit.active.is_(True)).order_by(OrgUnit.code))
+    }
+    suggested = None
+    if "dispatch" in detail.allowed_actions:
+        try:
+            suggested = service.suggest_unit(session, event).code
+        except NotFound:
+            suggested = None
+    unit_groups: dict[str, list[dict[str, str]]] = defaultdict(list)
+    for unit in units.values():
+        unit_groups[unit.kind].append({"code": unit.code, "name": unit.name})
+    areas = _area_names(session, {event.street_code or "", event.community_code or ""})
+    forms = _action_forms(event, detail.allowed_actions)
+    root = request.scope.get("root_path", "")
+    config = {
+        **_map_config(request),
+        "page": "detail",
+        "ticket": event.ticket,
+        "version": event.version,
+        "lon": event.lon,
+        "lat": event.lat,
+        # Cookie-authenticated API writes echo the session's CSRF token (X-CSRF-Token).
+        "csrfToken": getattr(request.state, "csrf_token", None),
+        "api": {
+            "actions": f"{root}/api/events/{event.ticket}/actions",
+            "whistle": f"{root}/api/events/{event.ticket}/whistle",
+            "summons": f"{root}/api/events/{event.ticket}/summons",
+        },
+    }
+    return render(
+        request,
+        "events/detail.html",
+        {
+            "nav": "events",
+            "event": detail,
+            "type_name": _category_name(category, lang),
+            "category": category,
+            "street": areas.get(event.street_code or ""),
+            "community": areas.get(event.community_code or ""),
+            "unit_name": units[event.handling_unit_code].name
+            if event.handling_unit_code in units
+            else event.handling_unit_code,
+            "units": units,
+            "unit_groups": dict(unit_groups),
+            "departments": unit_groups.get("department", []),
+            "suggested": suggested,
+            "forms": forms,
+            "can_whistle": "whistle" in detail.allowed_actions,
+            "can_handle": principal.can(Permission.events_handle),
+            "can_desk": principal.can(Permission.events_desk),
+            "grounds": service.WHISTLE_GROUNDS,
+            "timeline": [{"step": step, "at": local_time(step.at)} for step in detail.timeline],
+            "summons": [
+                {
+                    "row": s,
+                    "name": units[s.department_code].name
+                    if s.department_code in units
+                    else s.department_code,
+                    "times": {
+                        name: local_time(getattr(s, name))
+                        for name in (
+                            "blown_at",
+                            "sign_due",
+                            "signed_at",
+                            "contact_due",
+                            "contacted_at",
+                            "report_due",
+                            "reported_at",
+                        )
+                    },
+                }
+                for s in detail.summons
+            ],
+            "times": {
+                "created_at": local_time(detail.created_at),
+                "due_at": local_time(detail.due_at),
+                "closed_at": local_time(detail.closed_at),
+            },
+            "events_config": config,
+        },
+    )

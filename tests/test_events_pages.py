@@ -1,0 +1,201 @@
+"""The event pages on both backends: the public snap-report form (CSRF, idempotent double submit, channel
+public), the public ticket page (no personal data), the desk and the event detail per role, and the error
+pages (403 without events.read, 404 for an unknown ticket)."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, func, select
+
+from gridgov.core.db import session_factory
+from gridgov.demo.accounts import DemoAccount
+from gridgov.events import service
+from gridgov.events.models import Event
+from gridgov.events.service import SYSTEM, NewEvent
+
+NANSHAN_POINT = (113.9248, 22.530853)  # inside 南山街道 (outside the demo street operator's 粤海街道)
+HONG_KONG = (114.1694, 22.3193)
+GARBAGE = "0101"  # 暴露垃圾
+HTML = {"Accept": "text/html"}
+Client = Callable[[str], TestClient]
+
+
+@pytest.fixture(scope="module")
+def seeded(engine: Engine, demo_accounts: dict[str, DemoAccount]) -> None:
+    with session_factory(engine)() as session:
+        service.seed_org_units(session)
+        service.seed_categories(session)
+        session.commit()
+
+
+def hidden(page: str, name: str) -> str:
+    match = re.search(rf'name="{name}" value="([^"]*)"', page)
+    assert match, name
+    return match.group(1)
+
+
+def open_form(client: TestClient) -> dict[str, str]:
+    page = client.get("/report", headers=HTML)
+    assert page.status_code == 200, page.text
+    return {
+        "csrf_token": hidden(page.text, "csrf_token"),
+        "idempotency_key": hidden(page.text, "idempotency_key"),
+    }
+
+
+def count(engine: Engine, **where: Any) -> int:
+    with session_factory(engine)() as session:
+        statement = select(func.count()).select_from(Event)
+        for column, value in where.items():
+            statement = statement.where(getattr(Event, column) == value)
+        return int(session.scalar(statement) or 0)
+
+
+def file_event(engine: Engine, point: tuple[float, float] = NANSHAN_POINT) -> str:
+    with session_factory(engine)() as session:
+        event, _ = service.submit(
+            session,
+            NewEvent(subtype_code=GARBAGE, title="页面测试垃圾堆积", lon=point[0], lat=point[1]),
+            actor=SYSTEM,
+        )
+        session.commit()
+        return event.ticket
+
+
+@pytest.mark.usefixtures("seeded")
+def test_the_report_form_needs_no_login_and_lists_types_by_class(anonymous_client: TestClient) -> None:
+    page = anonymous_client.get("/report", headers=HTML)
+    assert page.status_code == 200
+    assert '<optgroup label="' in page.text and f'value="{GARBAGE}"' in page.text and "暴露垃圾" in page.text
+    assert "gridgov_report_csrf" in page.headers["set-cookie"]
+    assert 'href="/report" aria-current="page">随手拍' in page.text  # the nav link, also logged out
+    outlines = anonymous_client.get("/report/streets.geojson").json()
+    assert len(outlines["features"]) == 8
+
+
+@pytest.mark.usefixtures("seeded")
+def test_a_public_report_submitted_twice_is_one_public_event_and_its_page_shows_no_phone(
+    anonymous_client: TestClient, engine: Engine
+) -> None:
+    form = open_form(anonymous_client)
+    title = f"井盖破损 {uuid.uuid4().hex[:6]}"
+    body = {
+        **form,
+        "subtype_code": GARBAGE,
+        "title": title,
+        "description": "人行道上",
+        "lon": str(NANSHAN_POINT[0]),
+        "lat": str(NANSHAN_POINT[1]),
+        "reporter_name": "王小明",
+        "reporter_phone": "13812345678",
+    }
+    first = anonymous_client.post("/report", data=body, headers=HTML)
+    again = anonymous_client.post("/report", data=body, headers=HTML)
+    assert first.status_code == 200 and again.status_code == 200, first.text
+    ticket = re.search(r'id="report-ticket">([0-9A-Z]+)<', first.text)
+    assert ticket and f'id="report-ticket">{ticket.group(1)}<' in again.text
+    assert f'href="/report/{ticket.group(1)}"' in first.text
+    assert count(engine, title=title) == 1
+    assert count(engine, title=title, channel="public", state="reported") == 1
+
+    status = anonymous_client.get(f"/report/{ticket.group(1)}", headers=HTML)
+    assert status.status_code == 200
+    assert "待受理" in status.text and "暴露垃圾" in status.text and title in status.text
+    for private in ("13812345678", "138****5678", "5678", "王小明", "王**", "system"):
+        assert private not in status.text, private
+
+
+@pytest.mark.usefixtures("seeded")
+def test_a_report_without_the_csrf_cookie_or_outside_the_district_files_nothing(
+    anonymous_client: TestClient, engine: Engine
+) -> None:
+    form = open_form(anonymous_client)
+    title = f"外区 {uuid.uuid4().hex[:6]}"
+    body = {
+        **form,
+        "subtype_code": GARBAGE,
+        "title": title,
+        "lon": str(HONG_KONG[0]),
+        "lat": str(HONG_KONG[1]),
+    }
+    outside = anonymous_client.post("/report", data=body, headers=HTML)
+    assert outside.status_code == 422 and "不在南山区范围内" in outside.text
+    assert title in outside.text  # the form keeps what was typed
+    forged = anonymous_client.post("/report", data={**body, "csrf_token": "x" * 32}, headers=HTML)
+    assert forged.status_code == 403 and "表单已过期" in forged.text
+    nowhere = anonymous_client.post("/report", data={**body, "lon": "", "lat": ""}, headers=HTML)
+    assert nowhere.status_code == 422 and "请在地图上标出位置" in nowhere.text
+    assert count(engine, title=title) == 0
+
+
+@pytest.mark.usefixtures("seeded")
+def test_an_unknown_ticket_is_the_404_page(anonymous_client: TestClient, client: TestClient) -> None:
+    for url, who in (("/report/NS000000ZZZZZZ", anonymous_client), ("/events/NS000000ZZZZZZ", client)):
+        page = who.get(url, headers=HTML)
+        assert page.status_code == 404 and 'data-error-status="404"' in page.text, url
+
+
+@pytest.mark.usefixtures("seeded")
+@pytest.mark.parametrize("role", ["admin", "district_operator", "street_operator", "grid_worker", "auditor"])
+def test_the_desk_and_detail_render_for_roles_that_read_events(
+    client_for: Client, engine: Engine, role: str
+) -> None:
+    ticket = file_event(engine)
+    desk = client_for(role).get("/events", headers=HTML)
+    assert desk.status_code == 200, desk.text
+    assert 'href="/events" aria-current="page">事件受理' in desk.text
+    # 南山街道 lies outside the street operator's and grid worker's areas.
+    visible = role in ("admin", "district_operator", "auditor")
+    assert (f'data-ticket="{ticket}"' in desk.text) is visible
+    detail = client_for(role).get(f"/events/{ticket}", headers=HTML)
+    if not visible:
+        assert detail.status_code == 403 and 'data-error-status="403"' in detail.text
+        return
+    assert detail.status_code == 200, detail.text
+    assert "页面测试垃圾堆积" in detail.text and 'data-action="report"' in detail.text
+    # Actions only with events.desk: the auditor reads.
+    assert ('id="action-accept"' in detail.text) is (role != "auditor")
+    assert ('id="details-cancel"' in detail.text) is (role != "auditor")
+
+
+@pytest.mark.usefixtures("seeded")
+def test_the_desk_filters_by_state_and_overdue(client: TestClient, engine: Engine) -> None:
+    ticket = file_event(engine)
+    reported = client.get("/events?state=reported", headers=HTML).text
+    assert f'data-ticket="{ticket}"' in reported
+    assert (
+        'data-tab="reported"\n       aria-current="page"' in reported
+        or 'aria-current="page">待受理' in reported
+    )
+    assert f'data-ticket="{ticket}"' not in client.get("/events?state=closed", headers=HTML).text
+    assert f'data-ticket="{ticket}"' not in client.get("/events?state=overdue", headers=HTML).text
+
+
+@pytest.mark.usefixtures("seeded")
+def test_the_dispatch_form_defaults_to_the_suggested_unit(client: TestClient, engine: Engine) -> None:
+    ticket = file_event(engine)
+    with session_factory(engine)() as session:
+        event = service.get_event(session, ticket)
+        service.act(session, event, "accept", actor=SYSTEM)
+        suggested = service.suggest_unit(session, event).code
+        session.commit()
+    page = client.get(f"/events/{ticket}", headers=HTML).text
+    assert re.search(rf'<option value="{re.escape(suggested)}" selected>', page)
+    assert 'id="form-dispatch"' in page and 'id="details-whistle"' in page
+
+
+@pytest.mark.usefixtures("seeded")
+def test_a_role_without_events_read_gets_the_403_page_and_nobody_the_desk_logged_out(
+    client_for: Client, anonymous_client: TestClient
+) -> None:
+    page = client_for("contractor").get("/events", headers=HTML)
+    assert page.status_code == 403 and 'data-error-status="403"' in page.text
+    assert 'href="/events"' not in page.text  # no nav link either
+    redirect = anonymous_client.get("/events", headers=HTML, follow_redirects=False)
+    assert redirect.status_code == 303 and redirect.headers["location"].startswith("/login")
