@@ -12,8 +12,6 @@ import hmac
 from fastapi import Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
-from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
-from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gridgov.accounts import service
@@ -33,8 +31,18 @@ def client_address(request: Request) -> str | None:
     return request.client.host if request.client else None
 
 
-class AuthenticationMiddleware(BaseHTTPMiddleware):
-    async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
+class AuthenticationMiddleware:
+    """Plain ASGI (not Starlette's BaseHTTPMiddleware, which runs the app in a second task and costs a
+    measurable share of a small request): the principal goes into the request scope's state."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope)
         factory = request.app.state.session_factory
         authorization = request.headers.get("authorization", "")
         resolved: service.Resolved | None = None
@@ -47,7 +55,9 @@ class AuthenticationMiddleware(BaseHTTPMiddleware):
 
             resolved = await run_in_threadpool(by_token)
             if resolved is None:
-                return error_response(401, "invalid_token", "The API token is unknown, expired or revoked")
+                refusal = error_response(401, "invalid_token", "The API token is unknown, expired or revoked")
+                await refusal(scope, receive, send)
+                return
         elif cookie := request.cookies.get(SESSION_COOKIE):
 
             def by_cookie() -> service.Resolved | None:
@@ -56,8 +66,9 @@ class AuthenticationMiddleware(BaseHTTPMiddleware):
 
             resolved = await run_in_threadpool(by_cookie)
         principal = resolved.principal if resolved else None
-        request.state.principal = principal
-        request.state.csrf_token = resolved.csrf_token if resolved else None
+        state = scope.setdefault("state", {})
+        state["principal"] = principal
+        state["csrf_token"] = resolved.csrf_token if resolved else None
         if (
             resolved is not None
             and principal is not None
@@ -67,14 +78,16 @@ class AuthenticationMiddleware(BaseHTTPMiddleware):
         ):
             sent = request.headers.get(CSRF_HEADER, "")
             if not (resolved.csrf_token and hmac.compare_digest(sent, resolved.csrf_token)):
-                return error_response(403, "csrf", "Missing or wrong X-CSRF-Token header for this session")
+                refusal = error_response(403, "csrf", "Missing or wrong X-CSRF-Token header for this session")
+                await refusal(scope, receive, send)
+                return
         actor = ActorInfo(
             actor=principal.username if principal else "anonymous",
             role=principal.role.value if principal else None,
             client_address=client_address(request),
         )
         with actor_context(actor):
-            return await call_next(request)
+            await self.app(scope, receive, send)
 
 
 class BodySizeLimit:

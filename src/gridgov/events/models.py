@@ -20,7 +20,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from gridgov.audit.models import UTCDateTime  # aware datetimes, stored as UTC on both backends
 from gridgov.core.db import Base
@@ -110,6 +110,8 @@ class EventStep(Base):
     at: Mapped[datetime] = mapped_column(UTCDateTime())
     note: Mapped[str | None] = mapped_column(Text, nullable=True)
     data: Mapped[dict[str, object]] = mapped_column(JSON, default=dict)
+    # Lets a new event and its first step go in one flush (the step's key is known only then).
+    event: Mapped[Event] = relationship()
 
 
 class EventPhoto(Base):

@@ -304,9 +304,21 @@ def submit(session: Session, new: NewEvent, *, actor: Actor = SYSTEM) -> tuple[E
     )
     if actor is not SYSTEM and not actor.scope.covers(event.grid_code or ""):
         raise Forbidden("That place lies outside your area scope")
+    # The event and its first step in one flush: one audit append, one round of row locks.
+    first = EventStep(
+        event=event,
+        action="report",
+        from_state=None,
+        to_state=State.reported.value,
+        actor_user_id=actor.user_id,
+        actor_name=actor.name,
+        at=now,
+        note=None,
+        data={"channel": new.channel},
+    )
     try:
         with session.begin_nested():
-            session.add(event)
+            session.add_all([event, first])
             session.flush()
     except IntegrityError:
         # Two submissions with one key at once: the other one won; answer with its event.
@@ -316,9 +328,6 @@ def submit(session: Session, new: NewEvent, *, actor: Actor = SYSTEM) -> tuple[E
         if earlier is None:
             raise
         return earlier, False
-    _record(
-        session, event, "report", None, State.reported, actor, now, note=None, data={"channel": new.channel}
-    )
     return event, True
 
 

@@ -16,8 +16,8 @@ from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine, text
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gridgov import __version__
 from gridgov.accounts.deps import LoginRequired
@@ -44,16 +44,31 @@ SECURITY_HEADERS = {
 }
 
 
-class SecurityHeaders(BaseHTTPMiddleware):
-    def __init__(self, app: object, csp: str) -> None:
-        super().__init__(app)  # type: ignore[arg-type]
-        self.headers = {**SECURITY_HEADERS, "Content-Security-Policy": csp}
+class SecurityHeaders:
+    """Adds the security headers to every answer that does not set them itself (plain ASGI: see
+    `accounts.middleware.AuthenticationMiddleware`)."""
 
-    async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
-        response = await call_next(request)
-        for name, value in self.headers.items():
-            response.headers.setdefault(name, value)
-        return response
+    def __init__(self, app: ASGIApp, csp: str) -> None:
+        self.app = app
+        merged = {**SECURITY_HEADERS, "Content-Security-Policy": csp}
+        self.headers = [
+            (name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in merged.items()
+        ]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                present = {name.lower() for name, _value in headers}
+                headers += [(name, value) for name, value in self.headers if name not in present]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
 
 
 def wants_html(request: Request) -> bool:
