@@ -199,3 +199,28 @@ def test_a_role_without_events_read_gets_the_403_page_and_nobody_the_desk_logged
     assert 'href="/events"' not in page.text  # no nav link either
     redirect = anonymous_client.get("/events", headers=HTML, follow_redirects=False)
     assert redirect.status_code == 303 and redirect.headers["location"].startswith("/login")
+
+
+@pytest.mark.usefixtures("seeded")
+def test_a_departments_desk_is_its_inbox(client_for: Client, engine: Engine) -> None:
+    from gridgov.events.service import Actor
+    from gridgov.events.workflow import Action
+
+    mine, theirs, whistled = file_event(engine), file_event(engine), file_event(engine)
+    desk = Actor(name="desk")
+    with session_factory(engine)() as session:
+        for ticket, unit in ((mine, "D-CG"), (theirs, "D-ZJ"), (whistled, "D-ZJ")):
+            event = service.get_event(session, ticket)
+            service.act(session, event, Action.accept, actor=desk)
+            service.act(session, event, Action.dispatch, actor=desk, unit=unit)
+        service.blow_whistle(
+            session,
+            service.get_event(session, whistled),
+            actor=desk,
+            ground="many_departments",
+            departments=["D-CG"],
+        )
+        session.commit()
+    page = client_for("department_handler").get("/events", headers=HTML).text  # demo.department: D-CG
+    assert f'data-ticket="{mine}"' in page and f'data-ticket="{whistled}"' in page
+    assert f'data-ticket="{theirs}"' not in page

@@ -26,13 +26,13 @@ from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
 from gridgov.accounts.deps import require_page
 from gridgov.accounts.models import OrgUnit
 from gridgov.accounts.pages import cookie_secure
-from gridgov.accounts.permissions import Permission
+from gridgov.accounts.permissions import Permission, Role
 from gridgov.accounts.scoping import Principal
 from gridgov.areas.scope import WHOLE_DISTRICT
 from gridgov.core.errors import GridgovError, InvalidInput, NotFound, OutsideDistrict
@@ -320,6 +320,13 @@ def desk_page(
     lang = pick_language(request)
     tab = state if state in DESK_TABS else "all"
     in_scope = principal.scope.clause(Event.grid_code)
+    if principal.role is Role.department_handler:
+        # A department's desk is its inbox: what was dispatched to it or whistled it in.
+        from gridgov.events.api import actor_of
+
+        unit_code = actor_of(session, principal).unit_code
+        if unit_code:
+            in_scope = and_(in_scope, service.inbox_clause(unit_code))
     counts: dict[str, int] = defaultdict(int)
     for value, count in session.execute(
         select(Event.state, func.count()).where(in_scope).group_by(Event.state)

@@ -1079,3 +1079,16 @@ def _replay(
     except GridgovError:
         return False
     return True
+
+
+def inbox_clause(unit_code: str) -> Any:
+    """The events a unit has to act on: dispatched to it, or summoning it by a whistle (a department
+    handler's inbox; a SQL condition to combine with the caller's area scope)."""
+    from sqlalchemy import or_
+
+    summoned = (
+        select(Whistle.event_id)
+        .join(WhistleSummons, WhistleSummons.whistle_id == Whistle.id)
+        .where(WhistleSummons.department_code == unit_code)
+    )
+    return or_(Event.handling_unit_code == unit_code, Event.id.in_(summoned))
