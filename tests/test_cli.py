@@ -106,7 +106,8 @@ def test_demo_load_from_a_world_and_if_empty(
         assert not_a_world.exit_code == 1 and "manifest.json" in not_a_world.output
         world = tmp_path / "world"
         assert runner.invoke(app, ["demo", "generate", "--out", str(world)]).exit_code == 0
-        loaded = runner.invoke(app, ["demo", "load", "--world", str(world)])
+        # (--no-events: the historical events are tested in test_events_import.py, on a small feed)
+        loaded = runner.invoke(app, ["demo", "load", "--world", str(world), "--no-events"])
         assert loaded.exit_code == 0, loaded.output
         assert "8 streets, 107 communities, 1610 grids" in loaded.output
         # (Rich wraps long lines to the terminal's width: compare with the line breaks undone.)

@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 from gridgov.core.clock import CHINA_TZ
 from gridgov.core.db import session_factory
 from gridgov.events import service
-from gridgov.events.models import Event
+from gridgov.events.models import Event, Whistle
 
 HEADER = "工单编号,受理时间,问题大类,问题小类,诉求内容,事发地址,经度,纬度,坐标系,来电号码,承办单位,办理状态"
 
@@ -166,3 +166,45 @@ def test_a_flow_record_is_replayed_through_the_workflow_at_its_times(db: Session
     assert steps[-1].at == datetime(2025, 11, 2, 11, 37, tzinfo=CHINA_TZ)
     cancelled = db.scalars(select(Event).where(Event.idempotency_key == "hotline:RXF02")).one()
     assert cancelled.state == "cancelled" and service.timeline(db, cancelled)[-1].note == "不属于受理范围"
+
+
+def test_the_demo_loads_historical_events_whistles_and_runs_the_deadlines(
+    db: Session, tmp_path: Path
+) -> None:
+    from gridgov.address.models import StdAddress
+    from gridgov.demo.load import load_demo_events
+
+    # A place in 西丽街道, where no other test files events (the per-street whistle quota is ours).
+    place = db.execute(
+        select(StdAddress.lon, StdAddress.lat)
+        .where(StdAddress.street_code == "440305009000", StdAddress.lon.is_not(None))
+        .order_by(StdAddress.code)
+    ).first()
+    assert place is not None
+    lon, lat = place
+    dispatched = "09:00 上报；09:20 立案；09:40 派遣至南山区城市管理和综合执法局"
+    world = tmp_path / "world"
+    (world / "events").mkdir(parents=True)
+    rows = ["事件编号,上报时间,上报人,事件大类,事件小类,事件描述,事发地址,经度,纬度,坐标系,处置记录"]
+    for n in range(1, 4):  # dispatched last month and never handled: open, overdue, several departments
+        rows.append(
+            f"SJD{n:03d},2026-10-1{n} 09:00:00,网格员,街面秩序,油罐车违停,油罐车停在小区对面,,"
+            f"{lon},{lat},WGS84,2026-10-1{n} {dispatched}"
+        )
+    rows.append(
+        f"SJD009,2026-10-19 09:00:00,网格员,市容环境,暴露垃圾,垃圾,,{lon},{lat},WGS84,"
+        f"2026-10-19 {dispatched}；10:00 处置完成；11:00 核查结案"
+    )
+    (world / "events" / "grid_reports.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    lines = load_demo_events(db, world)
+    assert "4 filed" in lines[0] and "0 rejected" in lines[0]
+    events = db.scalars(select(Event).where(Event.idempotency_key.like("grid:SJD%")).order_by(Event.id)).all()
+    assert [e.street_code for e in events] == ["440305009000"] * 4
+    assert [e.state for e in events] == ["dispatched", "dispatched", "dispatched", "closed"]
+    whistles = db.scalars(select(Whistle).where(Whistle.event_id.in_([e.id for e in events]))).all()
+    assert sorted(w.event_id for w in whistles) == [
+        events[0].id,
+        events[1].id,
+    ]  # two per street, oldest first
+    assert all(e.deadline_status == "red" and e.supervised for e in events[:3])
+    assert "whistled" in lines[-1] and "overdue" in lines[-1]

@@ -194,8 +194,12 @@ def demo_load(
     if_empty: Annotated[
         bool, typer.Option("--if-empty", help="Do nothing when a world is already loaded")
     ] = False,
+    events: Annotated[
+        bool, typer.Option(help="Load the historical events (12345 and grid reports, flows replayed)")
+    ] = True,
 ) -> None:
-    """Load what the platform can hold so far (areas now) from the synthetic world."""
+    """Load what the platform can hold so far from the synthetic world: areas, addresses, demo accounts,
+    event types and units, and the historical events."""
     from gridgov.areas.service import areas_loaded
     from gridgov.demo.load import load_demo
 
@@ -205,7 +209,7 @@ def demo_load(
             console.print("demo world already loaded (run `gridgov demo load` without --if-empty to reload)")
             return
         with console.status("loading the synthetic Nanshan world…"):
-            report = load_demo(session, world_dir=world)
+            report = load_demo(session, world_dir=world, events=events)
     for line in report:
         console.print(line)
 

@@ -44,7 +44,7 @@ def ensure_world(world_dir: Path | None) -> Path:
     return target
 
 
-def load_demo(session: Session, *, world_dir: Path | None = None) -> list[str]:
+def load_demo(session: Session, *, world_dir: Path | None = None, events: bool = True) -> list[str]:
     """Load the world; returns report lines (what was loaded, what waits for a later loader)."""
     world = ensure_world(world_dir)
     manifest = json.loads((world / "manifest.json").read_text(encoding="utf-8"))
@@ -68,6 +68,9 @@ def load_demo(session: Session, *, world_dir: Path | None = None) -> list[str]:
         f"events: {categories} event types, {units} handling units (1+8+N) added",
     ]
     loaded = {"addresses/standard_addresses.csv", "addresses/dwellings.csv"}
+    if events:
+        lines += load_demo_events(session, world)
+        loaded |= {feed for feed in EVENT_FEEDS if (world / feed).exists()}
     waiting = sorted(str(name) for name in manifest.get("files", {}) if name not in loaded)
     if waiting:
         lines.append(
@@ -85,3 +88,60 @@ def record_area_load(session: Session, stats: AreaStats) -> None:
         object_type="area_grid",
         details={"streets": stats.streets, "communities": stats.communities, "grids": stats.grids},
     )
+
+
+#: The world's event feeds, loaded through the intake and workflow services (their flow records replayed).
+EVENT_FEEDS = ("events/hotline_12345.xlsx", "events/grid_reports.csv")
+#: Open events whose type usually needs several departments get the whistle, this many per street.
+WHISTLES_PER_STREET = 2
+
+
+def load_demo_events(session: Session, world: Path, *, limit: int | None = None) -> list[str]:
+    """The world's historical events: 12345 work orders and grid reports filed at their own times with
+    their flows replayed; a few open multi-department ones whistled; the deadline pass run (the overdue
+    ones turn red and are supervised from above). ``limit`` rows per feed (tests)."""
+    from sqlalchemy import select
+
+    from gridgov.events import jobs, service
+    from gridgov.events.models import Event, EventCategory
+    from gridgov.events.workflow import State
+
+    lines: list[str] = []
+    for feed in EVENT_FEEDS:
+        path = world / feed
+        if not path.exists():
+            continue
+        report = service.import_reports(session, path, limit=limit)
+        lines.append(
+            f"events from {feed}: {report.imported} filed, {report.unchanged} already there, "
+            f"{report.rejected} rejected (kept with reasons: {report.rejects_file or '-'}), "
+            f"{report.history_incomplete} with a flow that stops short"
+        )
+    open_multi = session.scalars(
+        select(Event)
+        .join(EventCategory, EventCategory.id == Event.category_id)
+        .where(
+            EventCategory.whistle_hint.is_(True),
+            Event.state.in_([State.accepted.value, State.dispatched.value, State.signed.value]),
+        )
+        .order_by(Event.id)
+    ).all()
+    per_street: dict[str, int] = {}
+    whistled = 0
+    street_desk = service.Actor(name="街道指挥中心（演示）")
+    for event in open_multi:
+        street = event.street_code or ""
+        if per_street.get(street, 0) >= WHISTLES_PER_STREET:
+            continue
+        departments = sorted({"D-CG", "D-ZJ"} - {event.handling_unit_code or ""}) or ["D-CG"]
+        service.blow_whistle(
+            session, event, actor=street_desk, ground="many_departments", departments=departments
+        )
+        per_street[street] = per_street.get(street, 0) + 1
+        whistled += 1
+    deadlines = jobs.deadline_pass(session)
+    lines.append(
+        f"events: {whistled} whistled; deadlines: {deadlines.red} overdue (supervised from above), "
+        f"{deadlines.yellow} due soon"
+    )
+    return lines

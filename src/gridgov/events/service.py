@@ -930,12 +930,14 @@ def _type_names(session: Session) -> dict[str, str]:
     return names
 
 
-def import_reports(session: Session, path: Path, *, fmt: str | None = None) -> ImportReport:
+def import_reports(
+    session: Session, path: Path, *, fmt: str | None = None, limit: int | None = None
+) -> ImportReport:
     """File every row of a 12345 work-order list or a grid-report export (CSV or XLSX) as an event, at the
     time the row says it was received. The row's own number is the idempotency key: importing the same
     file again changes nothing. A row that cannot be filed — unknown type, unreadable time, a place outside
     the district or not found — is written with its reason to ``var/rejects/`` to be fixed and imported again;
-    the others go in."""
+    the others go in. ``limit`` stops after that many rows (samples, tests)."""
     from gridgov.address.service import _write_rejects, detect_format, read_rows
     from gridgov.core.clock import FrozenClock, use_clock
     from gridgov.core.errors import GridgovError
@@ -960,6 +962,8 @@ def import_reports(session: Session, path: Path, *, fmt: str | None = None) -> I
         return (row.get(name) or "").strip() if name else ""
 
     for line, row, problem in rows:
+        if limit is not None and report.rows >= limit:
+            break
         report.rows += 1
         try:
             if problem is not None or row is None:
