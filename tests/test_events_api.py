@@ -257,6 +257,22 @@ def test_an_event_in_another_street_is_invisible_and_lists_stay_in_scope(
     assert there["ticket"] in {e["ticket"] for e in everything}
     assert all(e["street_code"] == NANSHAN_STREET for e in everything)
 
+    # The map's points keep to the scope too, and filter by state.
+    def mapped(client: TestClient, **params: Any) -> dict[str, dict[str, Any]]:
+        collection = ok(client.get("/api/events.geojson", params=params))
+        assert collection["type"] == "FeatureCollection"
+        return {f["properties"]["ticket"]: f for f in collection["features"]}
+
+    on_district_map = mapped(district)
+    assert there["ticket"] in on_district_map and here["ticket"] in on_district_map
+    point = on_district_map[there["ticket"]]
+    assert point["geometry"]["coordinates"] == [there["lon"], there["lat"]]
+    assert point["properties"]["state"] == "reported" and point["properties"]["subtype"]
+    on_worker_map = mapped(client_for("grid_worker"))
+    assert here["ticket"] in on_worker_map and there["ticket"] not in on_worker_map
+    assert there["ticket"] not in mapped(district, state=["closed", "evaluated"])
+    assert client_for("contractor").get("/api/events.geojson").status_code == 403
+
 
 def test_list_filters(client_for: Client, seeded: dict[str, Any]) -> None:
     grid, desk = client_for("grid_worker"), client_for("community_staff")

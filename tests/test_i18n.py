@@ -275,7 +275,9 @@ def test_map_page_hands_the_script_its_config_and_strings(empty_client: TestClie
     assert config["districtCode"] == "440305000000"
     assert config["focus"] == "440305003000"
     assert config["tileUrl"] == ""
-    assert config["api"] == {"areas": "/api/areas", "locate": "/api/locate"}
+    # The administrator reads events: the map draws them by state.
+    assert config["api"] == {"areas": "/api/areas", "locate": "/api/locate", "events": "/api/events.geojson"}
+    assert config["eventPage"] == "/events/"
     messages = _json_block(page, "map-messages")
     assert messages["map.synthetic.badge"].startswith("合成边界")
     # No inline script and no style attribute: the CSP forbids both.

@@ -48,6 +48,9 @@ def test_map_draws_streets_drills_down_and_shows_all_grids(
     page.goto(f"{base}/map")
     page.wait_for_selector(map_ready(level="district", code=DISTRICT))
     assert map_data(zh_page, "drawn-streets") == "8"
+    # The events layer loads for a user who reads events (this database has none yet: zero points).
+    page.wait_for_selector("#map[data-events]")
+    assert map_data(zh_page, "events").isdigit()
     assert page.locator(".leaflet-tooltip.area-label-street").count() == 8
     assert page.locator(".child-item").count() == 8
     # Synthetic geometry is labelled as such on the page itself.

@@ -24,7 +24,7 @@ router = APIRouter(tags=["pages"])
 
 NANSHAN_DISTRICT_CODE = "440305000000"
 # Catalog prefixes map.js uses; tests/test_i18n.py checks every key the script names has one of them.
-MAP_SCRIPT_PREFIXES: tuple[str, ...] = ("map.", "level.")
+MAP_SCRIPT_PREFIXES: tuple[str, ...] = ("map.", "level.", "events.state.")
 # 12-digit district/street/community codes and 15-digit grid codes.
 _AREA_CODE = re.compile(r"^\d{12}(\d{3})?$")
 
@@ -51,6 +51,10 @@ def map_page(
             "locate": f"{root}/api/locate",
         },
     }
+    if principal.can(Permission.events_read):
+        # Events by state on the map, for those who may read them (within their scope: the route's).
+        config["api"]["events"] = f"{root}/api/events.geojson"  # type: ignore[index]
+        config["eventPage"] = f"{root}/events/"
     return render(
         request,
         "areas/map.html",

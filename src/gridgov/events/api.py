@@ -330,6 +330,48 @@ def list_events(
 
 
 @router.get(
+    "/api/events.geojson",
+    openapi_extra={"x-scope": "event:list"},
+    summary="Events within my scope as map points (GeoJSON), newest first, by state",
+)
+def events_geojson(
+    session: DbSession,
+    principal: Reader,
+    state: Annotated[list[State] | None, Query()] = None,
+    street_code: Annotated[str | None, Query(max_length=15)] = None,
+    community_code: Annotated[str | None, Query(max_length=15)] = None,
+    limit: Annotated[int, Query(ge=1, le=5000)] = 2000,
+) -> dict[str, object]:
+    statement = select(Event, EventCategory.name).join(EventCategory, EventCategory.id == Event.category_id)
+    statement = statement.where(principal.scope.clause(Event.grid_code), Event.lon.is_not(None))
+    if state:
+        statement = statement.where(Event.state.in_([s.value for s in state]))
+    if street_code:
+        statement = statement.where(Event.street_code == street_code)
+    if community_code:
+        statement = statement.where(Event.community_code == community_code)
+    rows = session.execute(statement.order_by(Event.created_at.desc(), Event.id.desc()).limit(limit))
+    return {
+        "type": "FeatureCollection",
+        "features": [
+            {
+                "type": "Feature",
+                "geometry": {"type": "Point", "coordinates": [event.lon, event.lat]},
+                "properties": {
+                    "ticket": event.ticket,
+                    "grid_code": event.grid_code,
+                    "state": event.state,
+                    "subtype": name,
+                    "deadline_status": event.deadline_status,
+                    "urgent": event.urgent,
+                },
+            }
+            for event, name in rows
+        ],
+    }
+
+
+@router.get(
     "/api/events/{ticket}",
     response_model=EventDetail,
     openapi_extra={"x-scope": "event:path"},

@@ -846,6 +846,84 @@
     if (!searchForm.contains(event.target)) hideResults();
   });
 
+  // ---- events by state (for those who may read events; the route keeps to their scope) -------
+
+  // Literal keys (the catalog check reads them); the page sends the "events.state." strings.
+  var EVENT_STATE_KEYS = {
+    reported: "events.state.reported",
+    accepted: "events.state.accepted",
+    dispatched: "events.state.dispatched",
+    signed: "events.state.signed",
+    handled: "events.state.handled",
+    verified: "events.state.verified",
+    closed: "events.state.closed",
+    evaluated: "events.state.evaluated",
+    cancelled: "events.state.cancelled",
+  };
+  var EVENT_COLOURS = {
+    reported: "#d9480f",
+    accepted: "#e67700",
+    dispatched: "#1971c2",
+    signed: "#1864ab",
+    handled: "#5f3dc4",
+    verified: "#2b8a3e",
+    closed: "#868e96",
+    evaluated: "#adb5bd",
+    cancelled: "#ced4da",
+  };
+
+  function loadEvents() {
+    if (!config.api.events) return;
+    getJson(config.api.events)
+      .then(function (collection) {
+        var counts = {};
+        var group = L.layerGroup();
+        collection.features.forEach(function (feature) {
+          var p = feature.properties;
+          var xy = feature.geometry.coordinates;
+          counts[p.state] = (counts[p.state] || 0) + 1;
+          var marker = L.circleMarker([xy[1], xy[0]], {
+            renderer: renderer,
+            radius: p.urgent ? 6 : 4,
+            color: p.deadline_status === "red" ? "#c92a2a" : "#ffffff",
+            weight: p.deadline_status === "red" ? 2 : 1,
+            fillColor: EVENT_COLOURS[p.state] || "#495057",
+            fillOpacity: 0.9,
+          });
+          var card = el("div", "event-card");
+          var link = el("a", "", p.ticket);
+          link.href = config.eventPage + encodeURIComponent(p.ticket);
+          card.appendChild(link);
+          card.appendChild(el("div", "", p.subtype + " · " + t(EVENT_STATE_KEYS[p.state] || p.state)));
+          marker.bindPopup(card);
+          group.addLayer(marker);
+        });
+        group.addTo(map);
+        mapElement.dataset.events = String(collection.features.length);
+        var legend = L.control({ position: "bottomleft" });
+        legend.onAdd = function () {
+          var box = el("div", "map-event-legend");
+          box.appendChild(el("strong", "", t("map.events.title")));
+          var list = el("ul", "legend-items");
+          Object.keys(EVENT_COLOURS).forEach(function (name) {
+            if (!counts[name]) return;
+            var item = el("li", "");
+            var swatch = el("span", "swatch");
+            swatch.style.background = EVENT_COLOURS[name];
+            item.appendChild(swatch);
+            item.appendChild(document.createTextNode(t(EVENT_STATE_KEYS[name]) + " " + numberFormat.format(counts[name])));
+            list.appendChild(item);
+          });
+          box.appendChild(list);
+          return box;
+        };
+        legend.addTo(map);
+      })
+      .catch(function (error) {
+        console.error("map: could not load events", error);
+      });
+  }
+
   // ---- start ---------------------------------------------------------------------------------
 
   getJson(config.api.areas)
@@ -859,6 +937,7 @@
       }
       return navigate(config.focus || config.districtCode, { push: false });
     })
+    .then(loadEvents)
     .catch(function (error) {
       mapElement.dataset.state = "error";
       setStatus(t("map.status.error"), true);
