@@ -224,3 +224,45 @@ def test_a_departments_desk_is_its_inbox(client_for: Client, engine: Engine) -> 
     page = client_for("department_handler").get("/events", headers=HTML).text  # demo.department: D-CG
     assert f'data-ticket="{mine}"' in page and f'data-ticket="{whistled}"' in page
     assert f'data-ticket="{theirs}"' not in page
+
+
+@pytest.mark.usefixtures("seeded")
+def test_a_public_report_takes_a_photo_and_a_bad_photo_files_nothing(
+    anonymous_client: TestClient, engine: Engine, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import io
+
+    from PIL import Image
+
+    from gridgov.core.settings import get_settings
+    from gridgov.events.models import EventPhoto
+
+    monkeypatch.setenv("GRIDGOV_VAR_DIR", str(tmp_path))
+    get_settings.cache_clear()
+    try:
+        jpeg = io.BytesIO()
+        Image.new("RGB", (32, 24), "green").save(jpeg, format="JPEG")
+        for photo, expected in ((jpeg.getvalue(), 200), (b"not a picture", 422)):
+            title = f"带照片 {uuid.uuid4().hex[:6]}"
+            body = {
+                **open_form(anonymous_client),
+                "subtype_code": GARBAGE,
+                "title": title,
+                "lon": str(NANSHAN_POINT[0]),
+                "lat": str(NANSHAN_POINT[1]),
+            }
+            answer = anonymous_client.post(
+                "/report", data=body, files={"photo": ("p.jpg", photo, "image/jpeg")}, headers=HTML
+            )
+            assert answer.status_code == expected, answer.text[:300]
+            if expected == 200:
+                assert count(engine, title=title) == 1
+                with session_factory(engine)() as session:
+                    event = session.scalars(select(Event).where(Event.title == title)).one()
+                    stored = session.scalars(select(EventPhoto).where(EventPhoto.event_id == event.id)).all()
+                assert len(stored) == 1 and stored[0].mime == "image/jpeg"
+            else:
+                assert "照片无法使用" in answer.text
+                assert count(engine, title=title) == 0  # the report waits for a usable photo or none
+    finally:
+        get_settings.cache_clear()

@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Final
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Form, Query, Request
+from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
@@ -173,6 +173,10 @@ def _coordinate(text: str, low: float, high: float) -> float | None:
     return value if low <= value <= high else None
 
 
+class _PhotoRefused(Exception):
+    """A report's photo cannot be used: the report is not filed (its savepoint rolls back)."""
+
+
 @router.post("/report", response_class=HTMLResponse)
 def submit_report(
     request: Request,
@@ -187,8 +191,10 @@ def submit_report(
     address_text: Annotated[str, Form(max_length=500)] = "",
     reporter_name: Annotated[str, Form(max_length=64)] = "",
     reporter_phone: Annotated[str, Form(max_length=32)] = "",
+    photo: Annotated[UploadFile | None, File()] = None,
 ) -> Response:
-    """File a public report; answer with its ticket code (a repeated submit answers with the same one)."""
+    """File a public report, with its photo if one is sent; answer with its ticket code (a repeated submit
+    answers with the same one)."""
     lang = pick_language(request)
     values = {
         "idempotency_key": idempotency_key,
@@ -238,8 +244,18 @@ def submit_report(
         reporter_phone=reporter_phone.strip() or None,
         idempotency_key=f"public:{idempotency_key}",
     )
+    picture = photo.file.read(service.MAX_PHOTO_BYTES + 1) if photo is not None and photo.filename else b""
     try:
-        event, _created = service.submit(session, new, actor=SYSTEM)
+        # The event and its photo together: a photo that cannot be used files nothing (the form says why).
+        with session.begin_nested():
+            event, created = service.submit(session, new, actor=SYSTEM)
+            if created and picture:
+                try:
+                    service.store_photo(session, event, picture)
+                except InvalidInput as exc:
+                    raise _PhotoRefused(exc.message) from exc
+    except _PhotoRefused as refused:
+        return again(translate("report.error.photo", lang, reason=str(refused)), 422)
     except OutsideDistrict:
         return again(translate("report.error.outside", lang), 422)
     except GridgovError:
