@@ -167,3 +167,17 @@ def test_a_library_from_another_district_imports_as_lines_and_matches(
     right = sum(r["std_address"] == std for r, (_free, std) in zip(rows, pairs, strict=True))
     assert right / len(pairs) >= 0.97, right / len(pairs)
     assert "400 rows" in matched.output
+
+
+def test_a_file_that_cannot_be_opened_is_a_clear_error(cli_env: None, tmp_path: Path) -> None:
+    missing = tmp_path / "missing.csv"
+    for command in (
+        ["events", "import", str(missing)],
+        ["address", "match", str(missing), "--column", "地址", "-o", str(tmp_path / "out.csv")],
+        ["address", "import", str(missing)],
+        ["events", "import", str(tmp_path)],  # a folder, not a file
+    ):
+        result = runner.invoke(app, command)
+        assert result.exit_code == 1, (command, result.output)
+        assert "error" in result.output and "Traceback" not in result.output, command
+        assert result.exception is None or isinstance(result.exception, SystemExit), command

@@ -508,6 +508,13 @@ def _dask_engine(
             yield done_chunk, future.result()
 
 
+def _check_engine(engine: str, scheduler: str | None) -> None:
+    if engine not in ("local", "dask"):
+        raise InvalidInput(f"Unknown engine '{engine}': use local or dask")
+    if engine == "dask" and not scheduler:
+        raise InvalidInput("The dask engine needs --scheduler tcp://HOST:PORT")
+
+
 def match_file(
     session: Session,
     source: Path,
@@ -522,10 +529,7 @@ def match_file(
 ) -> dict[str, Any]:
     """Match every row of ``source`` against the database's library and write ``output`` (see
     `match_library_file`)."""
-    if engine not in ("local", "dask"):
-        raise InvalidInput(f"Unknown engine '{engine}': use local or dask")
-    if engine == "dask" and not scheduler:
-        raise InvalidInput("The dask engine needs --scheduler tcp://HOST:PORT")
+    _check_engine(engine, scheduler)  # before loading the library: a wrong option should not wait for it
     detect_format(source, fmt)
     return match_library_file(
         load_library(session),
@@ -556,8 +560,7 @@ def match_library_file(
 
     ``progress(done, total)`` is called after each chunk, in bytes of the input (rows for XLSX).
     """
-    if engine not in ("local", "dask"):
-        raise InvalidInput(f"Unknown engine '{engine}': use local or dask")
+    _check_engine(engine, scheduler)
     chosen = detect_format(source, fmt)
     job, chunks, total = _open_stream(source, chosen, column or ("address" if chosen == "lines" else None))
     results = (

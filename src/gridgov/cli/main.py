@@ -60,11 +60,15 @@ err_console = Console(stderr=True)
 
 @contextmanager
 def clear_errors() -> Iterator[None]:
-    """Domain errors end the command with their message and exit code 1, never a traceback."""
+    """Domain errors, and files that cannot be opened, end the command with their message and exit code 1,
+    never a traceback."""
     try:
         yield
     except GridgovError as exc:
         err_console.print(f"[red]error[/red] ({exc.code}): {exc.message}")
+        raise typer.Exit(1) from exc
+    except (FileNotFoundError, IsADirectoryError, PermissionError) as exc:
+        err_console.print(f"[red]error[/red] (file): {exc.strerror}: {exc.filename}")
         raise typer.Exit(1) from exc
 
 

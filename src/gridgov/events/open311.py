@@ -195,6 +195,14 @@ def _error(fmt: str, status: int, description: str) -> Response:
     return _answer(fmt if fmt in FORMATS else "json", "errors", "error", rows, status)
 
 
+def error_response(request: Request, exc: Exception) -> Response:
+    """The app's handler for `Open311Error` (registered in ``create_app``): every route raises it, and the
+    answer takes the format the path asked for (JSON when that format is not one of ours). Raising rolls
+    the request's transaction back."""
+    assert isinstance(exc, Open311Error)
+    return _error(str(request.path_params.get("format", "json")), exc.status, exc.description)
+
+
 def _from_domain(exc: GridgovError) -> Open311Error:
     status = exc.http_status if exc.http_status in (403, 404) else 400
     return Open311Error(status, exc.message)
@@ -242,10 +250,7 @@ def service_row(category: EventCategory) -> dict[str, object]:
     "/services.{format}", openapi_extra=PUBLIC, summary="Open311: the services (event subtypes) we accept"
 )
 def list_services(session: DbSession, format: str) -> Response:
-    try:
-        fmt = _check_format(format)
-    except Open311Error as exc:
-        return _error("json", exc.status, exc.description)
+    fmt = _check_format(format)
     rows = [service_row(c) for c in _active_categories(session)]
     return _answer(fmt, "services", "service", rows)
 
@@ -256,10 +261,7 @@ def list_services(session: DbSession, format: str) -> Response:
     summary="Open311: one service's definition (no extra attributes)",
 )
 def service_definition(session: DbSession, service_code: str, format: str) -> Response:
-    try:
-        fmt = _check_format(format)
-    except Open311Error as exc:
-        return _error("json", exc.status, exc.description)
+    fmt = _check_format(format)
     try:
         category = service.current_category(session, service_code)
     except InvalidInput:
@@ -461,21 +463,15 @@ def list_requests(
     status: str | None = None,
     jurisdiction_id: str | None = None,
 ) -> Response:
-    try:
-        fmt = _check_format(format)
-    except Open311Error as exc:
-        return _error("json", exc.status, exc.description)
-    try:
-        pairs = find_requests(
-            session,
-            service_request_id=service_request_id,
-            service_code=service_code,
-            start_date=start_date,
-            end_date=end_date,
-            status=status,
-        )
-    except Open311Error as exc:
-        return _error(fmt, exc.status, exc.description)
+    fmt = _check_format(format)
+    pairs = find_requests(
+        session,
+        service_request_id=service_request_id,
+        service_code=service_code,
+        start_date=start_date,
+        end_date=end_date,
+        status=status,
+    )
     return _answer(fmt, "service_requests", "request", _rows(session, pairs))
 
 
@@ -483,10 +479,7 @@ def list_requests(
     "/requests/{service_request_id}.{format}", openapi_extra=PUBLIC, summary="Open311: one service request"
 )
 def get_request(session: DbSession, service_request_id: str, format: str) -> Response:
-    try:
-        fmt = _check_format(format)
-    except Open311Error as exc:
-        return _error("json", exc.status, exc.description)
+    fmt = _check_format(format)
     pairs = (
         find_requests(session, service_request_id=service_request_id) if service_request_id.strip() else []
     )
@@ -501,10 +494,7 @@ def get_request(session: DbSession, service_request_id: str, format: str) -> Res
     summary="Open311: the service request a token stands for (we answer at once: the token is the ticket)",
 )
 def get_token(session: DbSession, token: str, format: str) -> Response:
-    try:
-        fmt = _check_format(format)
-    except Open311Error as exc:
-        return _error("json", exc.status, exc.description)
+    fmt = _check_format(format)
     try:
         event = service.get_event(session, token.strip())
     except NotFound:
@@ -632,31 +622,21 @@ def post_request(
     fields: Annotated[dict[str, str] | Open311Error, Depends(_fields)],
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
 ) -> Response:
+    fmt = _check_format(format)
+    if isinstance(fields, Open311Error):
+        raise fields
+    key = check_key(session, fields.get("api_key"))
+    if key is None:
+        raise Open311Error(403, "A valid api_key is required to file a request (ask the district for one)")
+    # Kept per api_key: one client's keys never reach another client's requests.
+    retry_key = idempotency_key.strip() if idempotency_key else ""
+    new = new_event(fields, idempotency_key=f"open311:{key.id}:{retry_key}" if retry_key else None)
     try:
-        fmt = _check_format(format)
-    except Open311Error as exc:
-        return _error("json", exc.status, exc.description)
-    try:
-        if isinstance(fields, Open311Error):
-            raise fields
-        key = check_key(session, fields.get("api_key"))
-        if key is None:
-            raise Open311Error(
-                403, "A valid api_key is required to file a request (ask the district for one)"
-            )
-        # Kept per api_key: one client's keys never reach another client's requests.
-        retry_key = idempotency_key.strip() if idempotency_key else ""
-        new = new_event(fields, idempotency_key=f"open311:{key.id}:{retry_key}" if retry_key else None)
         if not new.title:
             new.title = service.current_category(session, new.subtype_code).name
         event, _created = service.submit(session, new, actor=service.Actor(name=f"open311:{key.name}"))
-    except Open311Error as exc:
-        session.rollback()
-        return _error(fmt, exc.status, exc.description)
     except GridgovError as exc:
-        session.rollback()
-        mapped = _from_domain(exc)
-        return _error(fmt, mapped.status, mapped.description)
+        raise _from_domain(exc) from exc
     notice = f"已收到，受理编号 {event.ticket}，可凭编号查询进度 (received: follow it with {event.ticket})"
     rows = [{"service_request_id": event.ticket, "service_notice": notice, "account_id": None}]
     return _answer(fmt, "service_requests", "request", rows)

@@ -213,6 +213,8 @@ def create_app(engine: Engine | None = None) -> FastAPI:
     from gridgov.audit.api import router as audit_api
     from gridgov.audit.pages import router as audit_pages
     from gridgov.events.api import router as events_api
+    from gridgov.events.open311 import Open311Error
+    from gridgov.events.open311 import error_response as open311_error
     from gridgov.events.open311 import router as open311_api
     from gridgov.events.pages import router as events_pages
     from gridgov.web.pages import router as web_pages
@@ -228,6 +230,7 @@ def create_app(engine: Engine | None = None) -> FastAPI:
     app.include_router(audit_pages)
     app.include_router(events_api)
     app.include_router(open311_api)
+    app.add_exception_handler(Open311Error, open311_error)
     app.include_router(events_pages)
     if STATIC_DIR.is_dir():
         app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
