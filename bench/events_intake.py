@@ -3,9 +3,9 @@
 For each backend (PostgreSQL: a fresh database ``gridgov_bench_<random>`` on 127.0.0.1:5432, dropped at the
 end; SQLite: a temp file) the bench migrates, loads the Nanshan areas, seeds the 1+8+N units and the event
 types, creates a grid worker with a district scope and an API token (``events.report``), then starts
-``gridgov serve --no-jobs`` as a subprocess on a free loopback port (``--workers N`` > 1 sets uvicorn's own
-``WEB_CONCURRENCY`` for it; the CLI has no option) and drives it from one asyncio loop with an httpx
-connection pool:
+``gridgov serve --no-jobs --workers N`` as a subprocess on a free loopback port and drives it from one
+asyncio loop with a lean HTTP/1.1 keep-alive client (``LeanClient``: on this machine httpx spent ~5 ms of
+CPU per request, which would take a core away from the server it measures):
 
 - baseline through the same server: ``GET /health`` (one ``SELECT 1``) and ``GET /api/me`` (bearer token
   resolved + route), ``--baseline-seconds`` each — the framework's ceiling;
@@ -46,6 +46,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import numpy as np
@@ -224,6 +225,125 @@ def check_database(url: str, ledger: Ledger, user_prefix: str) -> dict[str, obje
 
 
 # ---------------------------------------------------------------------------------------------------------
+# The load generator's HTTP client
+
+
+class ClientTimeout(Exception):
+    """No answer within the client's timeout (the connection is dropped, as a phone would)."""
+
+
+class ClientTransportError(Exception):
+    """The connection failed or closed before a whole answer came."""
+
+
+@dataclass
+class Answer:
+    status_code: int
+    content: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.content)
+
+
+Connection = tuple[asyncio.StreamReader, asyncio.StreamWriter]
+
+
+class LeanClient:
+    """HTTP/1.1 with keep-alive over asyncio streams, just enough for JSON requests to ``gridgov serve``:
+    Content-Length or chunked answers, ``Connection: close`` honoured, a connection dropped on timeout."""
+
+    def __init__(self, base: str, headers: dict[str, str]) -> None:
+        parts = urlsplit(base)
+        self.host = parts.hostname or "127.0.0.1"
+        self.port = parts.port or 80
+        fixed = {"Host": f"{self.host}:{self.port}", "Accept": "application/json", **headers}
+        self.fixed = "".join(f"{name}: {value}\r\n" for name, value in fixed.items())
+        self.idle: list[Connection] = []
+
+    async def close(self) -> None:
+        while self.idle:
+            self.idle.pop()[1].close()
+
+    async def get(self, path: str, timeout: float = NORMAL_TIMEOUT_S) -> Answer:
+        return await self.request("GET", path, None, {}, timeout)
+
+    async def post(
+        self,
+        path: str,
+        *,
+        json: Any,
+        headers: dict[str, str] | None = None,
+        timeout: float = NORMAL_TIMEOUT_S,
+    ) -> Answer:
+        return await self.request("POST", path, _json_bytes(json), headers or {}, timeout)
+
+    async def request(
+        self, method: str, path: str, body: bytes | None, headers: dict[str, str], timeout: float
+    ) -> Answer:
+        extra = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+        if body is not None:
+            extra += f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+        message = f"{method} {path} HTTP/1.1\r\n{self.fixed}{extra}\r\n".encode() + (body or b"")
+        reused = bool(self.idle)
+        connection = self.idle.pop() if reused else await asyncio.open_connection(self.host, self.port)
+        try:
+            try:
+                answer, keep = await asyncio.wait_for(self._exchange(connection, message), timeout)
+            except ClientTransportError:
+                if not reused:
+                    raise
+                # A kept-alive connection the server had already closed: the request never reached it.
+                connection[1].close()
+                connection = await asyncio.open_connection(self.host, self.port)
+                answer, keep = await asyncio.wait_for(self._exchange(connection, message), timeout)
+        except TimeoutError as exc:
+            connection[1].close()
+            raise ClientTimeout() from exc
+        except (ClientTransportError, OSError, asyncio.IncompleteReadError) as exc:
+            connection[1].close()
+            raise ClientTransportError(str(exc)) from exc
+        if keep:
+            self.idle.append(connection)
+        else:
+            connection[1].close()
+        return answer
+
+    @staticmethod
+    async def _exchange(connection: Connection, message: bytes) -> tuple[Answer, bool]:
+        reader, writer = connection
+        writer.write(message)
+        status_line = await reader.readline()
+        if not status_line:
+            raise ClientTransportError("connection closed")
+        status = int(status_line.split()[1])
+        length, chunked, keep = 0, False, True
+        while True:
+            line = await reader.readline()
+            if line in (b"\r\n", b""):
+                break
+            name, _, value = line.partition(b":")
+            name = name.strip().lower()
+            if name == b"content-length":
+                length = int(value)
+            elif name == b"transfer-encoding":
+                chunked = b"chunked" in value.lower()
+            elif name == b"connection":
+                keep = value.strip().lower() != b"close"
+        if not chunked:
+            return Answer(status, await reader.readexactly(length)), keep
+        chunks: list[bytes] = []
+        while size := int((await reader.readline()).split(b";")[0], 16):
+            chunks.append(await reader.readexactly(size))
+            await reader.readline()
+        await reader.readline()
+        return Answer(status, b"".join(chunks)), keep
+
+
+def _json_bytes(value: Any) -> bytes:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+# ---------------------------------------------------------------------------------------------------------
 # The server
 
 
@@ -246,12 +366,9 @@ def server(url: str, tmp: Path, workers: int) -> Iterator[tuple[str, psutil.Proc
         "GRIDGOV_VAR_DIR": str(var_dir),
         "GRIDGOV_SECRET_KEY": base64.b64encode(secrets.token_bytes(32)).decode(),
     }
-    env.pop("WEB_CONCURRENCY", None)
-    if workers > 1:
-        env["WEB_CONCURRENCY"] = str(workers)  # read by uvicorn.run when no worker count is passed
     log = (tmp / "server.log").open("wb")
     process = subprocess.Popen(
-        [gridgov_command(), "serve", "--port", str(port), "--no-jobs"],
+        [gridgov_command(), "serve", "--port", str(port), "--no-jobs", "--workers", str(workers)],
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -332,9 +449,7 @@ def percentiles(samples: list[float]) -> dict[str, float]:
     }
 
 
-async def baseline(
-    client: httpx.AsyncClient, path: str, seconds: float, concurrency: int
-) -> dict[str, object]:
+async def baseline(client: LeanClient, path: str, seconds: float, concurrency: int) -> dict[str, object]:
     latencies: list[float] = []
     statuses: Counter[str] = Counter()
 
@@ -359,9 +474,7 @@ async def baseline(
 class Reporter:
     """Clients filing events, with repeats, races and impatient first tries."""
 
-    def __init__(
-        self, client: httpx.AsyncClient, prepared: Prepared, ledger: Ledger, args: argparse.Namespace
-    ):
+    def __init__(self, client: LeanClient, prepared: Prepared, ledger: Ledger, args: argparse.Namespace):
         self.client = client
         self.prepared = prepared
         self.ledger = ledger
@@ -388,19 +501,17 @@ class Reporter:
             body["reporter_phone"] = f"1{rng.choice('3456789')}{rng.randrange(10**9):09d}"
         return body
 
-    async def post(
-        self, phase: Phase, key: str, body: dict[str, Any], timeout: float
-    ) -> httpx.Response | None:
+    async def post(self, phase: Phase, key: str, body: dict[str, Any], timeout: float) -> Answer | None:
         started = time.perf_counter()
         try:
             response = await self.client.post(
                 "/api/events", json=body, headers={"Idempotency-Key": key}, timeout=timeout
             )
-        except httpx.TimeoutException:
+        except ClientTimeout:
             phase.client_timeouts += 1
             phase.statuses["client_timeout"] += 1
             return None
-        except httpx.TransportError as exc:
+        except ClientTransportError as exc:
             phase.statuses[type(exc).__name__] += 1
             return None
         took = time.perf_counter() - started
@@ -473,15 +584,11 @@ async def drive(
     prepared: Prepared, base: str, server_process: psutil.Process, args: argparse.Namespace
 ) -> tuple[dict[str, object], Ledger]:
     rng = random.Random(args.seed)
-    limits = httpx.Limits(
-        max_connections=args.concurrency * 2 + 4, max_keepalive_connections=args.concurrency * 2
-    )
     headers = {"Authorization": f"Bearer {prepared.token}"}
     figures: dict[str, object] = {}
     ledger = Ledger()
-    async with httpx.AsyncClient(
-        base_url=base, headers=headers, limits=limits, timeout=NORMAL_TIMEOUT_S
-    ) as client:
+    client = LeanClient(base, headers)
+    try:
         figures["baseline_get_health"] = await baseline(
             client, "/health", args.baseline_seconds, args.concurrency
         )
@@ -499,6 +606,8 @@ async def drive(
         cpu_server = cpu_seconds(server_process) - cpu_server
         cpu_client = sum(me.cpu_times()[:2]) - cpu_client
         cpu_pg = (postgres_cpu_seconds() - cpu_pg) if prepared.backend == "postgresql" else 0.0
+    finally:
+        await client.close()
     events_per_s = phase.created / phase.elapsed
     new = percentiles(phase.new_latency)
     figures.update(
@@ -598,7 +707,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=3.0)
     parser.add_argument("--baseline-seconds", type=float, default=5.0)
     parser.add_argument("--concurrency", type=int, default=32)
-    parser.add_argument("--workers", type=int, default=1, help="uvicorn workers (via WEB_CONCURRENCY)")
+    parser.add_argument("--workers", type=int, default=1, help="server processes (gridgov serve --workers)")
     parser.add_argument("--retry-share", type=float, default=0.05, help="reports sent again after the answer")
     parser.add_argument("--race-share", type=float, default=0.01, help="reports sent twice at once")
     parser.add_argument("--timeout-share", type=float, default=0.02, help="first tries that time out")

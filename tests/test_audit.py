@@ -99,9 +99,9 @@ def sqlite_edit(engine: Engine, *statements: str) -> None:
 
 def test_record_appends_a_chain_from_genesis(factory: sessionmaker[Session], audit_engine: Engine) -> None:
     with use_clock(FrozenClock(START)), factory() as session:
-        first = service.record(session, action="auth.login", object_type="user", object_id=7)
+        service.record(session, action="auth.login", object_type="user", object_id=7)
         with actor_context(ActorInfo("wangfang", "district_operator", "10.1.2.3")):
-            second = service.record(
+            service.record(
                 session,
                 action="personal.reveal",
                 object_type="person",
@@ -109,9 +109,14 @@ def test_record_appends_a_chain_from_genesis(factory: sessionmaker[Session], aud
                 reason="  核查出租屋登记信息  ",
                 details={"fields": ["id_number", "phone"]},
             )
-        third = service.record(session, action="data.export", object_type="rental", actor="cli:ops")
+        service.record(session, action="data.export", object_type="rental", actor="cli:ops")
+        assert service.pending_count(session) == 3
+        assert session.scalar(select(AuditLog.id)) is None  # queued: the chain moves at commit
         session.commit()
+        assert service.pending_count(session) == 0
 
+    with factory() as session:
+        third, second, first = service.list_entries(session).entries
     assert (first.id, second.id, third.id) == (1, 2, 3)
     assert first.prev_hash == GENESIS_HASH
     assert second.prev_hash == first.entry_hash and third.prev_hash == second.entry_hash
@@ -208,7 +213,7 @@ def test_record_refuses_bad_entries(sqlite_engine: Engine, kwargs: dict[str, Any
 
 def test_details_accept_names_counts_and_area_codes(sqlite_engine: Engine) -> None:
     with session_factory(sqlite_engine)() as session:
-        entry = service.record(
+        service.record(
             session,
             action="area.load",
             object_type="area",
@@ -219,6 +224,8 @@ def test_details_accept_names_counts_and_area_codes(sqlite_engine: Engine) -> No
                 "columns": ["name"],
             },
         )
+        session.commit()
+        [entry] = service.list_entries(session).entries
     assert entry.details["grids"] == 1610
 
 
@@ -555,13 +562,54 @@ def test_logged_writes_roll_back_with_the_transaction(
     with factory() as session:
         session.add(_district())
         session.flush()
-        assert session.scalar(select(AuditLog.action)) == "record.create"
+        assert service.pending_count(session) == 1  # queued for the commit
         session.rollback()
+        assert service.pending_count(session) == 0
     with factory() as session:
         session.add(_district())
         session.commit()
     result = verify(audit_engine)
     assert result.ok and result.entries == 1
+
+
+@pytest.mark.usefixtures("write_auditing")
+def test_a_rolled_back_savepoint_drops_only_its_own_entries(
+    factory: sessionmaker[Session], audit_engine: Engine
+) -> None:
+    with factory() as session:
+        service.record(session, action="data.export", object_type="rental")
+        try:
+            with session.begin_nested():
+                service.record(session, action="user.update", object_type="user", object_id=1)
+                with session.begin_nested():
+                    service.record(session, action="user.update", object_type="user", object_id=2)
+                raise RuntimeError("give up the savepoint")
+        except RuntimeError:
+            pass
+        with session.begin_nested():
+            service.record(session, action="auth.logout", object_type="web_session")
+        session.commit()
+        actions = [e.action for e in reversed(service.list_entries(session).entries)]
+    assert actions == ["data.export", "auth.logout"]
+    assert verify(audit_engine).ok
+
+
+def test_postgres_holds_the_append_lock_only_while_committing(
+    empty_engine_factory: Callable[[str], Engine],
+) -> None:
+    engine = empty_engine_factory("postgresql")
+    other = engine.connect()
+    try:
+        with session_factory(engine)() as session:
+            service.record(session, action="user.update", object_type="user", object_id=1)
+            session.execute(select(AuditHead.last_id)).all()
+            # Mid-transaction another writer may still append: nothing holds the lock yet.
+            assert other.scalar(text("SELECT pg_try_advisory_lock(:k)"), {"k": service.APPEND_LOCK_KEY})
+            other.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": service.APPEND_LOCK_KEY})
+            session.commit()
+        assert verify(engine).entries == 1
+    finally:
+        other.close()
 
 
 def test_install_write_auditing_is_idempotent() -> None:

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import Engine, func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from gridgov.accounts.models import OrgUnit
@@ -81,6 +82,18 @@ def test_a_point_report_lands_in_its_grid_with_a_ticket_and_a_first_step(db: Ses
     assert event.reporter_phone is not None and "13812345678" not in event.reporter_phone
     [step] = service.timeline(db, event)
     assert (step.action, step.from_state, step.to_state) == ("report", None, "reported")
+
+
+def test_a_clashing_ticket_code_is_replaced_not_refused(db: Session, monkeypatch: pytest.MonkeyPatch) -> None:
+    taken = _report(db).ticket
+    codes = iter([taken, taken, "NS000000FRESH1"])
+    monkeypatch.setattr(service, "_new_ticket", lambda _now: next(codes))
+    event = _report(db)
+    assert event.ticket == "NS000000FRESH1" and event.id is not None
+    assert [s.action for s in service.timeline(db, event)] == ["report"]
+    codes = iter([taken] * 3)
+    with pytest.raises(IntegrityError):
+        _report(db)  # three clashes in a row: refused rather than looping
 
 
 def test_outside_the_district_unknown_types_and_no_place_are_refused(db: Session) -> None:

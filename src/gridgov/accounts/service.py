@@ -12,7 +12,7 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -351,15 +351,32 @@ class Resolved:
     csrf_token: str | None  # sessions only: what unsafe requests must echo
 
 
+Credential = TypeVar("Credential", ApiToken, WebSession)
+
+
+def _with_account(
+    session: Session, model: type[Credential], secret: str
+) -> tuple[Credential, UserAccount, OrgUnit | None] | None:
+    """The credential with this secret, its account and the account's unit, in one round trip: this runs
+    on every request that carries a token or a session cookie."""
+    found = session.execute(
+        select(model, UserAccount, OrgUnit)
+        .join(UserAccount, UserAccount.id == model.user_id)
+        .outerjoin(OrgUnit, OrgUnit.id == UserAccount.org_unit_id)
+        .where(model.secret_hash == _digest(secret))
+    ).first()
+    return None if found is None else (found[0], found[1], found[2])
+
+
 def resolve_session(session: Session, secret: str) -> Resolved | None:
-    row = session.scalars(select(WebSession).where(WebSession.secret_hash == _digest(secret))).first()
-    expires = _utc(row.expires_at) if row else None
-    if row is None or row.revoked_at is not None or expires is None or expires <= clock.now():
+    found = _with_account(session, WebSession, secret)
+    if found is None:
         return None
-    user = session.get(UserAccount, row.user_id)
-    if user is None or not user.is_active:
+    row, user, unit = found
+    expires = _utc(row.expires_at)
+    if row.revoked_at is not None or expires is None or expires <= clock.now() or not user.is_active:
         return None
-    return Resolved(principal_of(user, via="session", org_unit=org_unit_of(session, user)), row.csrf_token)
+    return Resolved(principal_of(user, via="session", org_unit=unit), row.csrf_token)
 
 
 def end_session(session: Session, secret: str) -> None:
@@ -434,19 +451,19 @@ def issue_token(
 def resolve_token(session: Session, secret: str) -> Resolved | None:
     if not secret.startswith(TOKEN_PREFIX):
         return None
-    row = session.scalars(select(ApiToken).where(ApiToken.secret_hash == _digest(secret))).first()
-    now = clock.now()
-    expires = _utc(row.expires_at) if row else None
-    if row is None or row.revoked_at is not None or expires is None or expires <= now:
+    found = _with_account(session, ApiToken, secret)
+    if found is None:
         return None
-    user = session.get(UserAccount, row.user_id)
-    if user is None or not user.is_active:
+    row, user, unit = found
+    now = clock.now()
+    expires = _utc(row.expires_at)
+    if row.revoked_at is not None or expires is None or expires <= now or not user.is_active:
         return None
     last_used = _utc(row.last_used_at)
     if last_used is None or now - last_used > timedelta(minutes=5):  # don't write on every request
         row.last_used_at = now
         session.flush()
-    principal = principal_of(user, via="token", token=row, org_unit=org_unit_of(session, user))
+    principal = principal_of(user, via="token", token=row, org_unit=unit)
     return Resolved(principal, None)
 
 

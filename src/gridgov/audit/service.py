@@ -11,16 +11,20 @@ kept inside the same database. The defence is to keep the head somewhere else: `
 prints it for an operator to file (a ticket, a signed mail, paper); ``verify(expected=(id, hash))`` /
 ``gridgov audit verify --expect ID:HASH`` later proves the chain still contains that exact entry.
 
-Concurrency. Appends must be strictly serial (each needs the previous hash). On PostgreSQL ``record``
-takes a transaction-level advisory lock (``pg_advisory_xact_lock``) before reading the head; it is held
-until commit or rollback, so the next writer reads the committed head. On SQLite the first statement is a
-no-op UPDATE of ``audit_head``, which takes the database's single write lock *before* the head is read in
-the same transaction (a plain SELECT first could read a head another writer is about to move). Ids come
-from the head (head + 1), never from a sequence, so a rolled-back transaction leaves no gap.
+Concurrency. Appends must be strictly serial (each needs the previous hash), so they happen at commit:
+``record`` and the flush hook only queue drafts on the session (each draft keeps the time it was made), and
+a ``before_commit`` hook takes the append lock, reads the head, inserts the queued entries and moves the
+head — then the commit releases the lock. On PostgreSQL the lock is a transaction-level advisory lock
+(``pg_advisory_xact_lock``), so the next writer reads the committed head. On SQLite the append starts with
+a no-op UPDATE of ``audit_head``, which takes the database's single write lock *before* the head is read
+(a plain SELECT first could read a head another writer is about to move). Ids come from the head (head +
+1), never from a sequence, so a rolled-back transaction leaves no gap; drafts made inside a savepoint that
+rolls back are dropped with it.
 
-The price: a transaction that writes holds the audit lock from its first audited write to its end; on
-PostgreSQL writers are serialised for that span (SQLite serialises writers anyway). Long bulk jobs should
-commit in batches.
+Why at commit: the lock is held only for the append and the commit itself, not for the whole unit of work,
+so concurrent writers no longer queue behind each other's reads, checks and responses. A holder of the
+lock never waits for a row lock (every other write of its transaction is already done), so the lock
+cannot take part in a deadlock.
 
 Every ORM write is logged by a flush hook (``install_write_auditing``). Bulk statements
 (``session.execute(delete(...))``, ``bulk_insert_mappings``) bypass ORM events; their callers log them
@@ -33,12 +37,12 @@ import hashlib
 import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, cast
 
 from sqlalchemy import Column, Row, Table, event, func, insert, inspect, select, text, update
-from sqlalchemy.orm import Session, UOWTransaction
+from sqlalchemy.orm import Session, SessionTransaction, UOWTransaction
 
 from gridgov.audit.context import ActorInfo, current_actor
 from gridgov.audit.models import GENESIS_HASH, HEAD_ROW_ID, AuditHead, AuditLog
@@ -215,6 +219,9 @@ class _Draft:
     reason: str | None
     details: str
     actor: ActorInfo
+    # When it happened (stored as UTC with microseconds, exactly what reads back from either backend and
+    # gets re-hashed), not when the transaction committed.
+    at: datetime = field(default_factory=lambda: now().astimezone(UTC))
 
 
 def _draft(
@@ -314,14 +321,12 @@ def _append(session: Session, drafts: Sequence[_Draft]) -> list[AuditEntry]:
             ),
             *drafts,
         ]
-    # Stored as UTC with microseconds, exactly what reads back from either backend and gets re-hashed.
-    at = now().astimezone(UTC)
     rows: list[dict[str, Any]] = []
     for draft in drafts:
         address = draft.actor.client_address
         values: dict[str, Any] = {
             "id": last_id + 1,
-            "occurred_at": at,
+            "occurred_at": draft.at,
             "actor": draft.actor.actor,
             "actor_role": draft.actor.role,
             "action": draft.action,
@@ -350,11 +355,12 @@ def record(
     reason: str | None = None,
     details: Mapping[str, Any] | None = None,
     actor: ActorInfo | str | None = None,
-) -> AuditEntry:
-    """Append one entry in ``session``'s transaction (kept or lost with it) and return it.
+) -> None:
+    """Queue one entry in ``session``'s transaction: appended to the chain when it commits, lost with it.
 
-    ``actor`` defaults to the context actor (``gridgov.audit.context``); a plain string names the actor and
-    keeps the request's client address. ``details`` holds field names and counts, never personal values.
+    A bad entry is refused here (InvalidInput), not at commit. ``actor`` defaults to the context actor
+    (``gridgov.audit.context``); a plain string names the actor and keeps the request's client address.
+    ``details`` holds field names and counts, never personal values.
     """
     draft = _draft(
         action=action,
@@ -364,7 +370,52 @@ def record(
         details=details,
         actor=actor,
     )
-    return _append(session, [draft])[-1]
+    session.connection()  # begin the transaction now, so a rollback before the commit drops the draft
+    _queue(session, [draft])
+
+
+# The session's queued drafts, each with the (savepoint) transaction it was made in.
+_PENDING = "gridgov.audit.pending"
+
+
+def _queue(session: Session, drafts: Sequence[_Draft]) -> None:
+    made_in = session.get_nested_transaction() or session.get_transaction()
+    pending: list[tuple[SessionTransaction | None, _Draft]] = session.info.setdefault(_PENDING, [])
+    pending.extend((made_in, draft) for draft in drafts)
+
+
+def pending_count(session: Session) -> int:
+    """Entries queued on ``session``, not yet in the chain (they go in when it commits)."""
+    return len(session.info.get(_PENDING, ()))
+
+
+def _append_on_commit(session: Session) -> None:
+    if session.get_nested_transaction() is not None:
+        return  # a savepoint released: its drafts wait for the outermost commit
+    session.flush()  # the last changes' drafts join the queue before it is written
+    pending = session.info.pop(_PENDING, None)
+    if pending:
+        _append(session, [draft for _made_in, draft in pending])
+
+
+def _drop_rolled_back(session: Session, previous_transaction: SessionTransaction) -> None:
+    pending = session.info.get(_PENDING)
+    if not pending:
+        return
+
+    def inside(transaction: SessionTransaction | None) -> bool:
+        while transaction is not None:
+            if transaction is previous_transaction:
+                return True
+            transaction = transaction.parent
+        return False
+
+    session.info[_PENDING] = [(made_in, draft) for made_in, draft in pending if not inside(made_in)]
+
+
+def _forget_at_end(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is None:
+        session.info.pop(_PENDING, None)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -601,12 +652,6 @@ def _has_auditable_changes(session: Session) -> bool:
     return any(_table_name(obj) and session.is_modified(obj) for obj in session.dirty)
 
 
-def _lock_before_writes(session: Session, _flush_context: UOWTransaction, _instances: Any) -> None:
-    # Take the audit lock before the flush's own row locks, so lock order is always audit → rows.
-    if _has_auditable_changes(session):
-        _lock_tail(session)
-
-
 def _audit_flush(session: Session, _flush_context: UOWTransaction) -> None:
     # After the flush statements, before the session forgets them: new rows have their keys now, and
     # new/dirty/deleted and attribute histories still describe what was written.
@@ -627,8 +672,7 @@ def _audit_flush(session: Session, _flush_context: UOWTransaction) -> None:
         if table:
             drafts.append(_hook_draft("record.delete", table, obj, None))
     if drafts:
-        # Core statements only: they fire no ORM events, so logging a write cannot log itself.
-        _append(session, drafts)
+        _queue(session, drafts)
 
 
 def _hook_draft(action: str, table: str, obj: object, details: Mapping[str, Any] | None) -> _Draft:
@@ -650,18 +694,22 @@ def install_write_auditing() -> None:
     Listens on the ``Session`` class, so all sessions of the process are covered. Call once at start-up
     (``create_app``, the CLI entry point, the test configuration).
     """
-    if not event.contains(Session, "before_flush", _lock_before_writes):
-        event.listen(Session, "before_flush", _lock_before_writes)
     if not event.contains(Session, "after_flush", _audit_flush):
         event.listen(Session, "after_flush", _audit_flush)
 
 
 def uninstall_write_auditing() -> None:
     """Undo ``install_write_auditing`` (tests that measure raw write paths)."""
-    if event.contains(Session, "before_flush", _lock_before_writes):
-        event.remove(Session, "before_flush", _lock_before_writes)
     if event.contains(Session, "after_flush", _audit_flush):
         event.remove(Session, "after_flush", _audit_flush)
+
+
+# Queued entries (from ``record`` or the write hook) reach the chain at commit, in every session of the
+# process, whether or not the write hook is installed. Appends are Core statements, which fire no ORM
+# events, so logging a write cannot log itself.
+event.listen(Session, "before_commit", _append_on_commit)
+event.listen(Session, "after_soft_rollback", _drop_rolled_back)
+event.listen(Session, "after_transaction_end", _forget_at_end)
 
 
 def write_auditing_installed() -> bool:

@@ -96,9 +96,18 @@ def serve(
     jobs: Annotated[
         bool, typer.Option(help="Run the periodic event jobs in this process (off when a worker runs them)")
     ] = True,
+    workers: Annotated[
+        int, typer.Option(min=1, help="Server processes (more than one needs --no-jobs and `gridgov worker`)")
+    ] = 1,
 ) -> None:
     """Serve the web platform and API (with the event deadline job in-process unless --no-jobs)."""
     import uvicorn
+
+    if workers > 1 and jobs:
+        # Each process would run its own deadline pass; one `gridgov worker` beside them runs it once.
+        raise typer.BadParameter("with --workers above 1 pass --no-jobs and run `gridgov worker` beside it")
+    if workers > 1 and reload:
+        raise typer.BadParameter("--reload serves one process: leave out --workers")
 
     console.print(
         f"gridgov serving on [bold]http://{host}:{port}[/bold]  (map: http://{host}:{port}/map, "
@@ -106,7 +115,13 @@ def serve(
     )
     os.environ["GRIDGOV_RUN_JOBS"] = "1" if jobs else "0"  # read by the app factory in the server process
     uvicorn.run(
-        "gridgov.web.app:create_app", factory=True, host=host, port=port, reload=reload, log_level="info"
+        "gridgov.web.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        reload=reload,
+        workers=workers,
+        log_level="info",
     )
 
 
