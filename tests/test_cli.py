@@ -112,7 +112,7 @@ def test_demo_load_from_a_world_and_if_empty(
         assert "8 streets, 107 communities, 1610 grids" in loaded.output
         # (Rich wraps long lines to the terminal's width: compare with the line breaks undone.)
         said = " ".join(loaded.output.split())  # (D-CG exists already: the demo department belongs to it)
-        assert "66 event types" in said and "156 handling units" in said, said
+        assert "67 event types" in said and "156 handling units" in said, said
         again = runner.invoke(app, ["demo", "load", "--if-empty"])
         assert again.exit_code == 0 and "already loaded" in again.output
     finally:

@@ -623,6 +623,37 @@ def events_import(
     )
 
 
+@events_app.command("replay-alerts")
+def events_replay_alerts(
+    source: Annotated[
+        Path, typer.Argument(help="A rejects file of video alerts (var/rejects/video-alerts-YYYYMMDD.jsonl)")
+    ],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON")] = False,
+) -> None:
+    """File the kept video alerts again, each as the account that sent it: every line is reported filed,
+    duplicate (filed before: its ticket) or refused with its reason; refused lines go to a new rejects file.
+    Replaying the same file twice files nothing twice. Exit code 2 when some lines are still refused."""
+    from gridgov.events.alerts import replay_alerts
+
+    with clear_errors(), _session() as session:
+        report = replay_alerts(session, source)
+    if as_json:
+        print(json.dumps(report.as_dict(), ensure_ascii=False))
+    else:
+        for result in report.results:
+            if result.status == "refused":
+                console.print(f"line {result.line}: refused — {result.reason}", markup=False)
+            else:
+                console.print(f"line {result.line}: {result.status} {result.ticket}", markup=False)
+        summary = (
+            f"{report.lines} alerts: {report.filed} filed, {report.duplicate} filed before, "
+            f"{report.refused} still refused"
+        )
+        console.print(summary + (f" → {report.rejects_file}" if report.rejects_file else ""), markup=False)
+    if report.refused:
+        raise typer.Exit(2)  # some lines are still refused: they are in the new rejects file named above
+
+
 # ------------------------------------------------------------------------------------------------ open311
 
 open311_app = typer.Typer(help="Open311 GeoReport v2 at /open311/v2/.", no_args_is_help=True)

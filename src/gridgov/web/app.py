@@ -212,6 +212,7 @@ def create_app(engine: Engine | None = None) -> FastAPI:
     from gridgov.areas.pages import router as areas_pages
     from gridgov.audit.api import router as audit_api
     from gridgov.audit.pages import router as audit_pages
+    from gridgov.events.alerts import router as events_alerts
     from gridgov.events.api import router as events_api
     from gridgov.events.open311 import Open311Error
     from gridgov.events.open311 import error_response as open311_error
@@ -229,6 +230,7 @@ def create_app(engine: Engine | None = None) -> FastAPI:
     app.include_router(audit_api)
     app.include_router(audit_pages)
     app.include_router(events_api)
+    app.include_router(events_alerts)
     app.include_router(open311_api)
     app.add_exception_handler(Open311Error, open311_error)
     app.include_router(events_pages)
