@@ -376,3 +376,136 @@ def test_every_workflow_action_names_the_permission_it_needs() -> None:
     assert desk == {Role.admin, Role.district_operator, Role.street_operator, Role.community_staff}
     readers = {r for r, perms in ROLE_PERMISSIONS.items() if Permission.events_read in perms}
     assert readers == set(Role) - {Role.contractor}
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Likely duplicates and merging
+
+BANNER = "0203"  # 横幅乱挂: no other test files this type, so the duplicates found here are this module's
+
+
+def boundary_points(
+    session: Session, scope: AreaScope, within: AreaScope
+) -> tuple[tuple[float, float], tuple[float, float], tuple[float, float]]:
+    """Three points on a line crossing the edge of ``scope``: one inside it, one 20 m further in, and one 10 m
+    the other way, just outside it but inside ``within`` (a wider scope); well within a duplicate's radius."""
+    from gridgov.areas.models import Grid
+    from gridgov.areas.service import area_index
+
+    index = area_index(session)
+
+    def inside(lon: float, lat: float) -> bool | None:
+        """True in ``scope``, False in ``within`` outside it, None anywhere else."""
+        located = index.locate(lon, lat)
+        if located.grid is None or not within.covers(located.grid.code):
+            return None
+        return scope.covers(located.grid.code)
+
+    step_lon, step_lat = 10 / 102_000.0, 10 / 110_574.0  # 10 m at Shenzhen's latitude
+    for grid in session.scalars(select(Grid).order_by(Grid.code)):
+        if not scope.covers(grid.code):
+            continue
+        for dx, dy in ((1, 0), (-1, 0), (0, 1), (0, -1)):
+            path = [
+                (grid.centroid_lon + dx * n * step_lon, grid.centroid_lat + dy * n * step_lat)
+                for n in range(80)
+            ]
+            states = [inside(*point) for point in path]
+            for n in range(3, len(path)):
+                if states[n] is None:
+                    break
+                if states[n] is False:
+                    if states[n - 1] and states[n - 2] and states[n - 3]:
+                        return path[n - 1], path[n - 3], path[n]
+                    break
+    raise AssertionError(f"no edge of {scope} inside {within} within 800 m of a grid centre")
+
+
+@pytest.fixture(scope="module")
+def edge(engine: Engine, demo_accounts: dict[str, DemoAccount], seeded: dict[str, Any]) -> dict[str, Any]:
+    """Points at the edge of the 科技园社区 workstation's scope, all three in the street operator's."""
+    community, street = scope_of(demo_accounts["community_staff"]), scope_of(demo_accounts["street_operator"])
+    with session_factory(engine)() as session:
+        here, near, across = boundary_points(session, community, street)
+    return {"here": here, "near": near, "across": across}
+
+
+def tickets_of(response: Any) -> list[str]:
+    return [e["ticket"] for e in ok(response)]
+
+
+def test_likely_duplicates_are_nearby_reports_of_the_type_within_the_callers_scope(
+    client_for: Client, edge: dict[str, Any]
+) -> None:
+    district = client_for("district_operator")
+    first = ok(report(district, edge["here"], subtype_code=BANNER, title="路口横幅"), 201)
+    near = ok(report(district, edge["near"], subtype_code=BANNER, title="路口又挂横幅"), 201)
+    across = ok(report(district, edge["across"], subtype_code=BANNER, title="对面也有横幅"), 201)
+    other_type = ok(report(district, edge["here"], title="路口垃圾"), 201)  # 暴露垃圾: not a duplicate
+
+    # The street operator sees all three: the other two, nearest first (across is 10 m, near 20 m away).
+    found = tickets_of(client_for("street_operator").get(f"/api/events/{first['ticket']}/duplicates"))
+    assert near["ticket"] in found and across["ticket"] in found
+    assert found.index(across["ticket"]) < found.index(near["ticket"])
+    assert other_type["ticket"] not in found and first["ticket"] not in found
+    listed = ok(client_for("street_operator").get(f"/api/events/{first['ticket']}/duplicates"))
+    assert all(e["subtype_code"] == BANNER and e["state"] == "reported" for e in listed)
+
+    # The community workstation: the one across its edge lies outside its scope and is not listed.
+    community = client_for("community_staff")
+    found = tickets_of(community.get(f"/api/events/{first['ticket']}/duplicates"))
+    assert near["ticket"] in found and across["ticket"] not in found
+    refused = community.get(f"/api/events/{across['ticket']}/duplicates")
+    assert refused.status_code == 403
+    assert client_for("contractor").get(f"/api/events/{first['ticket']}/duplicates").status_code == 403
+    assert district.get("/api/events/NS000000ZZZZZZ/duplicates").status_code == 404
+    # A duplicate is one both ways.
+    assert first["ticket"] in tickets_of(community.get(f"/api/events/{near['ticket']}/duplicates"))
+
+
+def test_the_desk_merges_a_duplicate_within_its_scope_on_the_version_it_read(
+    client_for: Client, edge: dict[str, Any], engine: Engine
+) -> None:
+    district, community = client_for("district_operator"), client_for("community_staff")
+    duplicate = ok(report(district, edge["here"], subtype_code=BANNER, title="重复上报的横幅"), 201)
+    target = ok(report(district, edge["near"], subtype_code=BANNER, title="先报的横幅"), 201)
+    outside = ok(report(district, edge["across"], subtype_code=BANNER, title="社区外的横幅"), 201)
+
+    def merge(
+        client: TestClient, event: dict[str, Any], into: dict[str, Any], version: int | None = None
+    ) -> Any:
+        body = {"into": into["ticket"], "version": event["version"] if version is None else version}
+        return client.post(f"/api/events/{event['ticket']}/merge", json=body)
+
+    no_desk = merge(client_for("grid_worker"), duplicate, target)
+    assert no_desk.status_code == 403 and "events.desk" in no_desk.json()["error"]["message"]
+    # Both events must lie within the scope: the target outside it, or the duplicate outside it.
+    assert merge(community, duplicate, outside).status_code == 403
+    assert merge(community, outside, duplicate).status_code == 403
+    unknown = community.post(
+        f"/api/events/{duplicate['ticket']}/merge", json={"into": "NS000000ZZZZZZ", "version": 1}
+    )
+    assert unknown.status_code == 404
+    stale = merge(community, duplicate, target, version=duplicate["version"] + 5)
+    assert stale.status_code == 409 and stale.json()["error"]["code"] == "stale_version"
+    assert merge(community, duplicate, duplicate).status_code == 422
+    assert community.post(f"/api/events/{duplicate['ticket']}/merge", json={"into": "x"}).status_code == 422
+    garbage = ok(report(district, edge["near"], title="不同类型"), 201)
+    mixed = merge(community, garbage, target)
+    assert mixed.status_code == 422 and "same type" in mixed.json()["error"]["message"]
+
+    merged = ok(merge(community, duplicate, target))
+    assert merged["state"] == "cancelled" and merged["version"] == duplicate["version"] + 1
+    last = merged["timeline"][-1]
+    assert (last["action"], last["from_state"], last["to_state"]) == ("cancel", "reported", "cancelled")
+    assert target["ticket"] in last["note"] and last["actor_name"]
+    with session_factory(engine)() as session:
+        stored = service.get_event(session, duplicate["ticket"])
+        assert stored.duplicate_of_id == target["id"]
+    # The event it repeats is untouched, and no longer lists the merged one as a likely duplicate.
+    kept = ok(community.get(f"/api/events/{target['ticket']}"))
+    assert kept["state"] == "reported" and kept["version"] == target["version"]
+    assert duplicate["ticket"] not in tickets_of(community.get(f"/api/events/{target['ticket']}/duplicates"))
+    # Merged once: a second merge is an illegal transition (a cancelled event cannot be cancelled).
+    again = merge(community, merged, target)
+    assert again.status_code == 409 and again.json()["error"]["code"] == "illegal_transition"

@@ -57,11 +57,17 @@ def count(engine: Engine, **where: Any) -> int:
         return int(session.scalar(statement) or 0)
 
 
-def file_event(engine: Engine, point: tuple[float, float] = NANSHAN_POINT) -> str:
+def file_event(
+    engine: Engine,
+    point: tuple[float, float] = NANSHAN_POINT,
+    *,
+    subtype_code: str = GARBAGE,
+    title: str = "页面测试垃圾堆积",
+) -> str:
     with session_factory(engine)() as session:
         event, _ = service.submit(
             session,
-            NewEvent(subtype_code=GARBAGE, title="页面测试垃圾堆积", lon=point[0], lat=point[1]),
+            NewEvent(subtype_code=subtype_code, title=title, lon=point[0], lat=point[1]),
             actor=SYSTEM,
         )
         session.commit()
@@ -266,3 +272,158 @@ def test_a_public_report_takes_a_photo_and_a_bad_photo_files_nothing(
                 assert count(engine, title=title) == 0  # the report waits for a usable photo or none
     finally:
         get_settings.cache_clear()
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The public form's address type-ahead
+
+
+def building_with_dwellings(engine: Engine) -> tuple[str, float, float, list[str]]:
+    """A building of the test library with a point and dwellings: its text, point and its dwellings' texts."""
+    from gridgov.address.models import StdAddress
+
+    with session_factory(engine)() as session:
+        dwelling = session.scalars(
+            select(StdAddress)
+            .where(StdAddress.level == "dwelling", StdAddress.valid_to.is_(None), StdAddress.lon.is_not(None))
+            .order_by(StdAddress.code)
+        ).first()
+        assert dwelling is not None and dwelling.parent_id is not None
+        building = session.get(StdAddress, dwelling.parent_id)
+        assert building is not None and building.lon is not None and building.lat is not None
+        rooms = session.scalars(select(StdAddress.text).where(StdAddress.parent_id == building.id)).all()
+        return building.text, building.lon, building.lat, list(rooms)
+
+
+def test_the_address_typeahead_offers_buildings_with_their_points_and_nothing_else(
+    anonymous_client: TestClient, engine: Engine
+) -> None:
+    from gridgov.address.models import StdAddress
+
+    text, lon, lat, rooms = building_with_dwellings(engine)
+    assert len(rooms) >= 2 and all(room.startswith(text) for room in rooms)  # the query matches them too
+
+    answer = anonymous_client.get("/report/addresses", params={"q": text})  # no login
+    assert answer.status_code == 200, answer.text
+    found = answer.json()
+    assert found[0] == {"text": text, "lon": lon, "lat": lat}
+    assert all(set(item) == {"text", "lon", "lat"} for item in found)  # no code, level, person, anything
+    assert not {item["text"] for item in found} & set(rooms)
+    # A dwelling's own text finds no dwelling either.
+    assert rooms[0] not in {
+        item["text"] for item in anonymous_client.get(f"/report/addresses?q={rooms[0]}").json()
+    }
+
+    with session_factory(engine)() as session:
+        buildings = set(session.scalars(select(StdAddress.text).where(StdAddress.level == "building")))
+    broad = anonymous_client.get("/report/addresses", params={"q": "南山区"}).json()
+    assert len(broad) == 8 and all(item["text"] in buildings for item in broad)
+    assert anonymous_client.get("/report/addresses", params={"q": "南山" * 50}).status_code == 200  # 100
+
+
+@pytest.mark.parametrize("query", ["", "南", "  南  ", "南" * 101])
+def test_the_address_typeahead_refuses_too_short_or_too_long_queries(
+    anonymous_client: TestClient, query: str
+) -> None:
+    answer = anonymous_client.get("/report/addresses", params={"q": query})
+    assert answer.status_code == 422
+    error = answer.json()["error"]
+    assert error["code"] == "invalid_input" and "2 to 100 characters" in error["message"]
+
+
+@pytest.mark.usefixtures("seeded")
+def test_the_report_form_wires_the_address_field_as_a_typeahead(anonymous_client: TestClient) -> None:
+    page = anonymous_client.get("/report", headers=HTML).text
+    field = re.search(r'<input id="report-address"[^>]*>', page)
+    assert field is not None
+    for attribute in ('role="combobox"', 'aria-controls="report-address-list"', 'aria-expanded="false"'):
+        assert attribute in field.group(0), attribute
+    assert 'id="report-address-list" role="listbox"' in page
+    assert '"addresses": "/report/addresses"' in page or '"addresses":"/report/addresses"' in page
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Likely duplicates on the detail page and the desk
+
+SIGN = "0204"  # 招牌破损: filed by no other test, so the duplicates found here are this module's own
+
+
+@pytest.fixture(scope="module")
+def edge(
+    engine: Engine, demo_accounts: dict[str, DemoAccount], seeded: None
+) -> dict[str, tuple[float, float]]:
+    """Points at the edge of the 科技园社区 workstation's scope, all three in the street operator's."""
+    # The API tests' helper: three points across the community's edge, inside the street.
+    from test_events_api import boundary_points, scope_of
+
+    community, street = scope_of(demo_accounts["community_staff"]), scope_of(demo_accounts["street_operator"])
+    with session_factory(engine)() as session:
+        here, near, across = boundary_points(session, community, street)
+    return {"here": here, "near": near, "across": across}
+
+
+def section(page: str, element_id: str) -> str:
+    """The HTML of the <section id=...> on the page ('' when there is none)."""
+    match = re.search(rf'<section[^>]*id="{element_id}".*?</section>', page, re.S)
+    return match.group(0) if match else ""
+
+
+def desk_row(page: str, ticket: str) -> str:
+    match = re.search(rf'<tr class="desk-row[^"]*" data-ticket="{ticket}".*?</tr>', page, re.S)
+    assert match, ticket
+    return match.group(0)
+
+
+def test_the_detail_lists_likely_duplicates_in_scope_with_merge_buttons_and_the_desk_marks_them(
+    client_for: Client, engine: Engine, edge: dict[str, tuple[float, float]]
+) -> None:
+    first = file_event(engine, edge["here"], subtype_code=SIGN, title="招牌掉了一半")
+    near = file_event(engine, edge["near"], subtype_code=SIGN, title="招牌快掉下来")
+    across = file_event(engine, edge["across"], subtype_code=SIGN, title="对面招牌破损")
+    alone = file_event(engine, NANSHAN_POINT, subtype_code=SIGN, title="别处招牌破损")
+
+    street = client_for("street_operator").get(f"/events/{first}", headers=HTML)
+    assert street.status_code == 200, street.text
+    listed = section(street.text, "event-duplicates")
+    assert f'data-ticket="{near}"' in listed and f'data-ticket="{across}"' in listed
+    assert "招牌快掉下来" in listed and "疑似重复事件" in listed
+    # Both reported: this one into the other, or the other into this one, each on the version read.
+    this_into = re.search(rf'<button[^>]*id="merge-this_into-{near}"[^>]*>', listed, re.S)
+    into_this = re.search(rf'<button[^>]*id="merge-into_this-{near}"[^>]*>', listed, re.S)
+    assert this_into and into_this
+    assert f'data-merge-url="/api/events/{first}/merge"' in this_into.group(0)
+    assert f'data-into="{near}"' in this_into.group(0) and 'data-version="1"' in this_into.group(0)
+    assert f'data-merge-url="/api/events/{near}/merge"' in into_this.group(0)
+    assert f'data-into="{first}"' in into_this.group(0)
+
+    # The community workstation: the one across its edge is outside its scope and not shown.
+    community = client_for("community_staff").get(f"/events/{first}", headers=HTML).text
+    listed = section(community, "event-duplicates")
+    assert f'data-ticket="{near}"' in listed and f'data-ticket="{across}"' not in listed
+    # The auditor reads the duplicates but may not merge.
+    auditor = section(client_for("auditor").get(f"/events/{first}", headers=HTML).text, "event-duplicates")
+    assert f'data-ticket="{near}"' in auditor and "data-merge-url" not in auditor
+    # No duplicates: no section.
+    assert section(client_for("admin").get(f"/events/{alone}", headers=HTML).text, "event-duplicates") == ""
+
+    # The desk marks the events with likely duplicates in the caller's scope, with how many.
+    street_desk = client_for("street_operator").get("/events?state=reported", headers=HTML).text
+    row = desk_row(street_desk, first)
+    assert 'data-duplicates="2"' in row and "疑似重复 2" in row
+    community_desk = client_for("community_staff").get("/events?state=reported", headers=HTML).text
+    assert 'data-duplicates="1"' in desk_row(community_desk, first)
+    row = desk_row(client_for("admin").get("/events?state=reported", headers=HTML).text, alone)
+    assert 'data-duplicates="0"' in row and "疑似重复" not in row
+
+    # Once merged, the page says into which event, and offers no more merges.
+    merged = client_for("community_staff").post(
+        f"/api/events/{first}/merge", json={"into": near, "version": 1}
+    )
+    assert merged.status_code == 200, merged.text
+    page = client_for("street_operator").get(f"/events/{first}", headers=HTML).text
+    assert 'data-state="cancelled"' in page
+    assert re.search(rf'id="event-merged-into" data-ticket="{near}"><a href="/events/{near}"', page)
+    assert "data-merge-url" not in page
+    assert f'data-ticket="{first}"' not in section(
+        client_for("street_operator").get(f"/events/{near}", headers=HTML).text, "event-duplicates"
+    )

@@ -240,8 +240,11 @@ def body_for(method: str, path: str, outside_code: str) -> dict[str, Any] | None
 # Bodies for event routes: on an event outside the scope each would do something if the scope were not
 # checked (the walk's 南山 event is accepted and has summoned D-CG); on the event inside it, the stale
 # ``version`` or the department that was not summoned there makes each harmless (409/404, or 403).
-def event_body_for(path: str, version: int) -> dict[str, Any]:
+# ``other`` is a second event a body names (a merge's target): the one inside the scope when the path
+# names one outside it, and one outside it (or an unknown ticket) when the path names the one inside.
+def event_body_for(path: str, version: int, other: str = UNKNOWN_TICKET) -> dict[str, Any]:
     bodies: dict[str, dict[str, Any]] = {
+        "/api/events/{ticket}/merge": {"into": other, "version": version},
         "/api/events/{ticket}/actions": {
             "action": "supervise",
             "version": version,
@@ -390,13 +393,13 @@ def test_every_route_refuses_objects_outside_the_callers_scope(
             holds = route_permission(route) in {p.value for p in _permissions(role)}
             outside, inside_ticket = world.event_tickets(scope)
             for ticket, version in outside:
-                body = event_body_for(route.path, version)
+                body = event_body_for(route.path, version, inside_ticket or UNKNOWN_TICKET)
                 response = client.request(method, fill_path(route.path, {"ticket": ticket}), json=body)
                 assert response.status_code in (403, 404), (
                     f"{role} {method} {route.path} with {ticket}: {response.text[:200]}"
                 )
             if inside_ticket is not None:
-                body = event_body_for(route.path, 999_999)
+                body = event_body_for(route.path, 999_999, outside[0][0])
                 response = client.request(method, fill_path(route.path, {"ticket": inside_ticket}), json=body)
                 expected = (403, 404, 409) if holds else (403,)
                 assert response.status_code in expected, (

@@ -1,9 +1,10 @@
 """Browser fixtures: Debian's /usr/bin/chromium driven by Playwright against the real app.
 
 The app runs in uvicorn on a thread, on a free loopback port, over a temporary migrated SQLite database
-with the Nanshan areas loaded. SQLite only: the pages do not depend on the backend, and the API tests
-already cover PostgreSQL. (The root conftest's ``live_server`` follows its sqlite/postgresql
-parameter, which would run every browser test twice.)
+with the Nanshan areas, the demo accounts, the event types and the 1+8+N units loaded, plus one building
+address (with a dwelling) in 粤海街道 for the report form's address type-ahead. SQLite only: the pages do
+not depend on the backend, and the API tests already cover PostgreSQL. (The root conftest's
+``live_server`` follows its sqlite/postgresql parameter, which would run every browser test twice.)
 
 No browser is downloaded (``playwright install`` would fetch one from the internet): Debian's chromium
 is launched by path. Where it is missing the tests skip with the reason, except under CI, where a
@@ -41,6 +42,21 @@ CHROMIUM_ARGS = [
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1", "[::1]"}
 # Schemes that never leave the machine.
 LOCAL_SCHEMES = {"data", "blob", "about"}
+# A phone's browser context: small touch screen, Chinese.
+PHONE: dict[str, Any] = {
+    "locale": "zh-CN",
+    "viewport": {"width": 390, "height": 844},
+    "device_scale_factor": 2,
+    "is_mobile": True,
+    "has_touch": True,
+}
+
+
+DEMO_STREET = "440305007000"  # 粤海街道: the demo street operator's scope
+# The building the report form's type-ahead finds (part of its text typed), and a dwelling of it, which
+# the type-ahead must never offer.
+REPORT_BUILDING = "南山区粤海街道随手拍试验路8号试验大厦"
+REPORT_DWELLING = "南山区粤海街道随手拍试验路8号试验大厦1单元501"
 
 
 def _free_port() -> int:
@@ -49,22 +65,89 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+@dataclass(frozen=True)
+class Place:
+    """A seeded address: its text and its WGS84 point."""
+
+    text: str
+    lon: float
+    lat: float
+
+
+@dataclass(frozen=True)
+class ServedWorld:
+    """What the shared browser server serves, for the tests that need more than its address."""
+
+    base_url: str
+    logins: dict[str, tuple[str, str]]
+    street_point: tuple[float, float]  # (lon, lat) inside 粤海街道: it locates to a grid of the street
+    report_building: Place  # a building address in 粤海街道, at another grid's point
+
+
+def _street_points(session: Any, street: str, count: int) -> list[tuple[float, float]]:
+    """Centroids of the street's first grids that locate to their own grid (a concave grid's may not)."""
+    from sqlalchemy import select
+
+    from gridgov.areas.models import Grid
+    from gridgov.areas.service import area_index
+
+    index = area_index(session)
+    points = []
+    for grid in session.scalars(select(Grid).where(Grid.code.startswith(street[:9])).order_by(Grid.code)):
+        located = index.locate(grid.centroid_lon, grid.centroid_lat)
+        if located.grid is not None and located.grid.code == grid.code:
+            points.append((grid.centroid_lon, grid.centroid_lat))
+            if len(points) == count:
+                return points
+    raise AssertionError(f"fewer than {count} grid centroids inside street {street}")
+
+
+def _seed(session: Any) -> tuple[list[Any], tuple[float, float], Place]:
+    """Areas, demo accounts, event types, the 1+8+N units and the type-ahead's building (with a dwelling)."""
+    from gridgov.address import service as addresses
+    from gridgov.areas.scope import WHOLE_DISTRICT
+    from gridgov.areas.service import load_nanshan_areas
+    from gridgov.demo.accounts import create_demo_accounts
+    from gridgov.events import service as events
+
+    load_nanshan_areas(session)
+    accounts = create_demo_accounts(session)
+    events.seed_org_units(session)
+    events.seed_categories(session)
+    pin, (lon, lat) = _street_points(session, DEMO_STREET, 2)
+    editor = addresses.Editor(name="browser-test seed", scope=WHOLE_DISTRICT)
+    building = addresses.create_address(
+        session,
+        fields={"level": "building", "text": REPORT_BUILDING, "road": "随手拍试验路", "lon": lon, "lat": lat},
+        editor=editor,
+    )
+    addresses.create_address(
+        session,
+        fields={
+            "level": "dwelling",
+            "text": REPORT_DWELLING,
+            "parent_code": building.code,
+            "unit": "1单元",
+            "room": "501",
+        },
+        editor=editor,
+    )
+    return accounts, pin, Place(REPORT_BUILDING, lon, lat)
+
+
 @pytest.fixture(scope="session")
-def browser_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """Base URL of the real app over a migrated SQLite database with the areas loaded."""
+def browser_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedWorld]:
+    """The real app over a migrated SQLite database with the seeded world (see the module notes)."""
     import uvicorn
 
-    from gridgov.areas.service import load_nanshan_areas
     from gridgov.core.db import make_engine, session_factory
     from gridgov.core.migrate import upgrade
-    from gridgov.demo.accounts import create_demo_accounts
     from gridgov.web.app import create_app
 
     engine = make_engine(f"sqlite:///{tmp_path_factory.mktemp('browser') / 'gridgov.sqlite3'}")
     upgrade(engine)
     with session_factory(engine)() as session:
-        load_nanshan_areas(session)
-        accounts = create_demo_accounts(session)
+        accounts, street_point, building = _seed(session)
         session.commit()
     port = _free_port()
     config = uvicorn.Config(create_app(engine), host="127.0.0.1", port=port, log_level="warning")
@@ -78,10 +161,28 @@ def browser_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         time.sleep(0.05)
     base_url = f"http://127.0.0.1:{port}"
     LOGINS[base_url] = {a.role: (a.username, a.password) for a in accounts}
-    yield base_url
+    yield ServedWorld(base_url, LOGINS[base_url], street_point, building)
     server.should_exit = True
     thread.join(timeout=10)
     engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def browser_server(browser_world: ServedWorld) -> str:
+    """Base URL of the shared browser server."""
+    return browser_world.base_url
+
+
+@pytest.fixture(scope="session")
+def street_point(browser_world: ServedWorld) -> tuple[float, float]:
+    """(lon, lat) inside 粤海街道, the demo street operator's scope."""
+    return browser_world.street_point
+
+
+@pytest.fixture(scope="session")
+def report_building(browser_world: ServedWorld) -> Place:
+    """The building address in 粤海街道 the report form's type-ahead finds (``REPORT_BUILDING``)."""
+    return browser_world.report_building
 
 
 @pytest.fixture(scope="session")
@@ -144,12 +245,9 @@ def log_in(page: Page, base_url: str, role: str = "admin") -> None:
     assert "/login" not in page.url, "login failed"
 
 
-def _open_page(
-    browser: Browser, base_url: str, role: str = "admin", **context_options: Any
-) -> Iterator[BrowserPage]:
-    context = browser.new_context(**context_options)
-    page = context.new_page()
-    watch = PageWatch()
+def watch_page(page: Page, watch: PageWatch) -> Page:
+    """Record the page's requests and console errors into ``watch`` (a second page of a context may share
+    its watch)."""
     page.on("request", lambda request: watch.requests.append(request.url))
     page.on(
         "console",
@@ -162,7 +260,18 @@ def _open_page(
     page.on("pageerror", lambda error: watch.errors.append(f"pageerror: {error}"))
     # Generous for the first load of 1,610 grid polygons on a slow CI machine.
     page.set_default_timeout(30_000)
-    log_in(page, base_url, role)
+    return page
+
+
+def _open_page(
+    browser: Browser, base_url: str, role: str | None = "admin", **context_options: Any
+) -> Iterator[BrowserPage]:
+    """A new browser context and page, watched, logged in as ``role`` (None: an anonymous visitor)."""
+    context = browser.new_context(**context_options)
+    watch = PageWatch()
+    page = watch_page(context.new_page(), watch)
+    if role is not None:
+        log_in(page, base_url, role)
     try:
         yield BrowserPage(page, watch, base_url)
     finally:
@@ -191,15 +300,7 @@ def zh_page_each_backend(
 @pytest.fixture
 def phone_page(chromium_browser: Browser, browser_server: str) -> Iterator[BrowserPage]:
     """A grid worker's phone: small touch screen, Chinese."""
-    yield from _open_page(
-        chromium_browser,
-        browser_server,
-        locale="zh-CN",
-        viewport={"width": 390, "height": 844},
-        device_scale_factor=2,
-        is_mobile=True,
-        has_touch=True,
-    )
+    yield from _open_page(chromium_browser, browser_server, **PHONE)
 
 
 @pytest.fixture
@@ -209,6 +310,24 @@ def community_page(chromium_browser: Browser, browser_server: str) -> Iterator[B
         chromium_browser,
         browser_server,
         role="community_staff",
+        locale="zh-CN",
+        viewport={"width": 1440, "height": 900},
+    )
+
+
+@pytest.fixture
+def public_phone_page(chromium_browser: Browser, browser_server: str) -> Iterator[BrowserPage]:
+    """An anonymous visitor on a phone (the public snap-report form needs no login)."""
+    yield from _open_page(chromium_browser, browser_server, role=None, **PHONE)
+
+
+@pytest.fixture
+def street_page(chromium_browser: Browser, browser_server: str) -> Iterator[BrowserPage]:
+    """The 粤海街道 street operator at the desk: desktop, Chinese."""
+    yield from _open_page(
+        chromium_browser,
+        browser_server,
+        role="street_operator",
         locale="zh-CN",
         viewport={"width": 1440, "height": 900},
     )

@@ -1,125 +1,28 @@
 """The acceptance flow of issue 5 in a real browser (Debian chromium via Playwright): an anonymous visitor
-files a snap report (随手拍) by clicking the map, and the 粤海街道 street operator takes it from the desk to
-an evaluated close through the page's buttons; the public ticket page then shows it evaluated.
+files a snap report (随手拍) on a phone — pins the map, then picks the address from the type-ahead, which
+moves the pin to it — and the 粤海街道 street operator takes it from the desk to an evaluated close through
+the page's buttons; the public ticket page then shows it evaluated. Also: the type-ahead by keyboard, a
+stale action shown as a message, and merging a likely duplicate from the detail page.
 
-The session's shared browser server has no event types or org units, so this module serves its own: the
-same app over a migrated SQLite database with the areas, the demo accounts, the event types and the 1+8+N
-units loaded.
+All of it runs on the session's shared browser server (tests/browser/conftest.py), which has the event
+types, the 1+8+N units and a building address in 粤海街道 for the type-ahead.
 """
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
-from collections.abc import Iterator
-from urllib.parse import urlsplit
+from typing import TYPE_CHECKING, Any
 
 import pytest
-from playwright.sync_api import Browser, Page
-from sqlalchemy import select
+from playwright.sync_api import Page
+
+if TYPE_CHECKING:
+    from conftest import BrowserPage, Place  # tests/browser/conftest.py; pytest provides the fixtures
 
 pytestmark = pytest.mark.browser
 
-DEMO_STREET = "440305007000"  # 粤海街道: the demo street operator's scope
-
-
-class EventsServer:
-    def __init__(self, base_url: str, logins: dict[str, tuple[str, str]], point: tuple[float, float]) -> None:
-        self.base_url = base_url
-        self.logins = logins
-        self.point = point  # (lon, lat) inside 粤海街道
-
-
-class PageWatch:
-    """What a page did (as tests/browser/conftest.py's PageWatch): requests, console errors."""
-
-    def __init__(self) -> None:
-        self.requests: list[str] = []
-        self.errors: list[str] = []
-
-    def foreign_requests(self) -> list[str]:
-        return [
-            url
-            for url in self.requests
-            if urlsplit(url).scheme not in ("data", "blob", "about")
-            and (urlsplit(url).hostname or "") not in ("127.0.0.1", "localhost")
-        ]
-
-    def assert_clean(self) -> None:
-        """Nothing from the internet (air-gapped), and a quiet console (CSP violations show there)."""
-        assert self.foreign_requests() == [], "requests left the machine"
-        assert self.errors == [], "console errors"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@pytest.fixture(scope="module")
-def events_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EventsServer]:
-    import uvicorn
-
-    from gridgov.areas.models import Grid
-    from gridgov.areas.service import area_index, load_nanshan_areas
-    from gridgov.core.db import make_engine, session_factory
-    from gridgov.core.migrate import upgrade
-    from gridgov.demo.accounts import create_demo_accounts
-    from gridgov.events import service
-    from gridgov.web.app import create_app
-
-    engine = make_engine(f"sqlite:///{tmp_path_factory.mktemp('events-browser') / 'gridgov.sqlite3'}")
-    upgrade(engine)
-    with session_factory(engine)() as session:
-        load_nanshan_areas(session)
-        accounts = create_demo_accounts(session)
-        service.seed_org_units(session)
-        service.seed_categories(session)
-        index = area_index(session)
-        point = None
-        for grid in session.scalars(select(Grid).order_by(Grid.code)):
-            if not grid.code.startswith(DEMO_STREET[:9]):
-                continue
-            located = index.locate(grid.centroid_lon, grid.centroid_lat)
-            if located.grid is not None and located.grid.code == grid.code:
-                point = (grid.centroid_lon, grid.centroid_lat)
-                break
-        assert point is not None, "no grid centroid inside 粤海街道"
-        session.commit()
-    port = _free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(engine), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, name="events-browser-server", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the test server did not start within 20 s")
-        time.sleep(0.05)
-    yield EventsServer(
-        f"http://127.0.0.1:{port}", {a.role: (a.username, a.password) for a in accounts}, point
-    )
-    server.should_exit = True
-    thread.join(timeout=10)
-    engine.dispose()
-
-
-def watched(page: Page, watch: PageWatch) -> Page:
-    page.on("request", lambda request: watch.requests.append(request.url))
-    page.on(
-        "console",
-        lambda message: (
-            watch.errors.append(f"console.{message.type}: {message.text}")
-            if message.type == "error"
-            else None
-        ),
-    )
-    page.on("pageerror", lambda error: watch.errors.append(f"pageerror: {error}"))
-    page.set_default_timeout(30_000)
-    return page
+# What the visitor types into the address field: part of the seeded building's text (conftest.py).
+TYPED = "随手拍试验"
+REPORT_DWELLING = "南山区粤海街道随手拍试验路8号试验大厦1单元501"  # conftest.py's: never offered
 
 
 def act(page: Page, button: str, *, open_details: str | None = None) -> None:
@@ -131,18 +34,39 @@ def act(page: Page, button: str, *, open_details: str | None = None) -> None:
     page.wait_for_selector("#event-detail")
 
 
-def test_a_public_snap_report_goes_from_submission_to_evaluated_close_in_the_browser(
-    chromium_browser: Browser, events_server: EventsServer
-) -> None:
-    base = events_server.base_url
-    lon, lat = events_server.point
+def api_post(browser_page: BrowserPage, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    """Call the API as the logged-in browser session does (cookie + CSRF header)."""
+    request = browser_page.page.request
+    csrf = request.get(f"{browser_page.base_url}/api/me").json()["csrf_token"]
+    response = request.post(f"{browser_page.base_url}{path}", data=body, headers={"X-CSRF-Token": csrf})
+    assert response.ok, response.text()
+    return dict(response.json())
 
-    # 1. An anonymous visitor on a phone: type, pin on the map, a description, submit, the ticket.
-    phone = chromium_browser.new_context(
-        locale="zh-CN", viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True
-    )
-    public_watch = PageWatch()
-    page = watched(phone.new_page(), public_watch)
+
+def pin_position(page: Page) -> tuple[str, str]:
+    return page.input_value("#report-lon"), page.input_value("#report-lat")
+
+
+def suggestions(page: Page) -> list[str]:
+    """Type the start of the seeded building's address and wait for the list of suggestions."""
+    page.locator("#report-address").press_sequentially(TYPED, delay=40)
+    page.wait_for_selector("#report-address-list:not([hidden]) [role=option]")
+    assert page.get_attribute("#report-address", "aria-expanded") == "true"
+    return page.locator("#report-address-list [role=option]").all_inner_texts()
+
+
+def test_a_public_snap_report_goes_from_submission_to_evaluated_close_in_the_browser(
+    public_phone_page: BrowserPage,
+    street_page: BrowserPage,
+    street_point: tuple[float, float],
+    report_building: Place,
+) -> None:
+    base = public_phone_page.base_url
+    lon, lat = street_point
+
+    # 1. An anonymous visitor on a phone: type, pin on the map, pick the address (the pin moves to it),
+    #    a description, submit, the ticket.
+    page = public_phone_page.page
     page.goto(f"{base}/report")
     assert page.locator(".site-nav a").all_inner_texts() == ["随手拍"]
     page.wait_for_selector("#report-map[data-state=ready]")
@@ -155,6 +79,19 @@ def test_a_public_snap_report_goes_from_submission_to_evaluated_close_in_the_bro
     )
     page.locator("#report-map").click(position={"x": x, "y": y})
     page.wait_for_selector("#report-pin-status[data-pinned=true]")
+    clicked = pin_position(page)
+    assert abs(float(clicked[0]) - lon) < 1e-3 and abs(float(clicked[1]) - lat) < 1e-3
+
+    offered = suggestions(page)
+    assert report_building.text in offered and REPORT_DWELLING not in offered
+    page.locator("#report-address-list [role=option]", has_text=report_building.text).first.tap()
+    assert page.input_value("#report-address") == report_building.text
+    assert page.locator("#report-address-list").is_hidden()
+    assert page.get_attribute("#report-address", "aria-expanded") == "false"
+    assert pin_position(page) == (f"{report_building.lon:.6f}", f"{report_building.lat:.6f}")
+    assert page.get_attribute("#report-pin-status", "data-pinned") == "true"
+    assert page.locator("#report-map .leaflet-marker-icon").count() == 1  # moved, not a second pin
+
     page.fill("#report-title", "科技园路边垃圾堆积")
     page.fill("#report-description", "路边绿化带旁堆了很多生活垃圾，已经好几天了")
     page.fill("#report-phone", "13812345678")
@@ -166,24 +103,20 @@ def test_a_public_snap_report_goes_from_submission_to_evaluated_close_in_the_bro
     page.wait_for_selector("#ticket-status[data-state=reported]")
     assert page.inner_text("#ticket-state") == "待受理"
     assert "13812345678" not in page.content() and "5678" not in page.inner_text("main")
-    public_watch.assert_clean()
+    public_phone_page.watch.assert_clean()
 
     # 2. The street operator of 粤海街道 runs the loop from the desk, through the page's buttons.
-    desk = chromium_browser.new_context(locale="zh-CN", viewport={"width": 1440, "height": 900})
-    desk_watch = PageWatch()
-    page = watched(desk.new_page(), desk_watch)
-    username, password = events_server.logins["street_operator"]
-    page.goto(f"{base}/login")
-    page.fill("#login-username", username)
-    page.fill("#login-password", password)
-    with page.expect_navigation():
-        page.click("form.login-form button[type=submit]")
+    page = street_page.page
+    page.goto(f"{base}/")
     page.click(".site-nav >> text=事件受理")
     page.wait_for_selector(f'.desk-row[data-ticket="{ticket}"]')
     page.click(f'.desk-row[data-ticket="{ticket}"] a.ticket-link')
     page.wait_for_selector("#event-detail[data-state=reported]")
     page.wait_for_selector("#event-map[data-state=ready]")
     assert page.locator("#event-map .leaflet-marker-icon").count() == 1
+    fields = page.inner_text(".event-fields")
+    assert report_building.text in fields  # the address picked, and its point, where the pin was put
+    assert f"{report_building.lon:.6f}, {report_building.lat:.6f}" in fields
 
     act(page, "#action-accept")
     page.wait_for_selector("#event-detail[data-state=accepted]")
@@ -210,11 +143,10 @@ def test_a_public_snap_report_goes_from_submission_to_evaluated_close_in_the_bro
     )
     assert steps == ["report", "accept", "dispatch", "sign", "handle", "verify", "close", "evaluate"]
     assert "已清运完毕" in page.inner_text("#event-timeline")
-
-    desk_watch.assert_clean()
+    street_page.watch.assert_clean()
 
     # 3. The public ticket page shows it evaluated, with the rating and the public steps only.
-    page = watched(phone.new_page(), public_watch)
+    page = public_phone_page.page
     page.goto(f"{base}/report/{ticket}")
     page.wait_for_selector("#ticket-status[data-state=evaluated]")
     assert page.inner_text("#ticket-state") == "已评价"
@@ -224,45 +156,100 @@ def test_a_public_snap_report_goes_from_submission_to_evaluated_close_in_the_bro
     )
     assert public_steps == ["report", "accept", "dispatch", "sign", "handle", "verify", "close", "evaluate"]
     text = page.inner_text("main")
+    username = street_page.page.request.get(f"{base}/api/me").json()["username"]
     assert username not in text and "粤海街道指挥中心" not in text and "已清运完毕" not in text
-    public_watch.assert_clean()
-    phone.close()
-    desk.close()
+    public_phone_page.watch.assert_clean()
 
 
-def test_a_stale_action_is_shown_as_a_message(chromium_browser: Browser, events_server: EventsServer) -> None:
+def test_the_address_typeahead_works_by_keyboard(zh_page: BrowserPage, report_building: Place) -> None:
+    """Arrow keys and Enter choose a suggestion without submitting the form; Escape closes the list; fewer
+    than two characters ask for nothing."""
+    page = zh_page.page
+    page.goto(f"{zh_page.base_url}/report")
+    page.wait_for_selector("#report-map[data-state=ready]")
+    asked: list[str] = []
+    page.on(
+        "request", lambda request: asked.append(request.url) if "/report/addresses" in request.url else None
+    )
+
+    page.locator("#report-address").press_sequentially("随", delay=40)
+    page.wait_for_timeout(600)  # longer than the typing pause the list waits for
+    assert asked == [] and page.locator("#report-address-list").is_hidden()
+    page.fill("#report-address", "")
+
+    assert report_building.text in suggestions(page)
+    assert len(asked) == 1  # one request for the word typed, not one per key
+    page.keyboard.press("Escape")
+    assert page.locator("#report-address-list").is_hidden()
+    page.locator("#report-address").press_sequentially("路", delay=40)  # typing on opens it again
+    page.wait_for_selector("#report-address-list:not([hidden]) [role=option]")
+    options = page.locator("#report-address-list [role=option]").all_inner_texts()
+    index = options.index(report_building.text)
+    for _ in range(index + 1):
+        page.keyboard.press("ArrowDown")
+    active = page.get_attribute("#report-address", "aria-activedescendant")
+    assert active and page.get_attribute(f"#{active}", "aria-selected") == "true"
+    page.keyboard.press("Enter")
+    assert page.input_value("#report-address") == report_building.text
+    assert page.url.endswith("/report")  # Enter chose the address; it did not submit the form
+    assert page.locator("#report-address-list").is_hidden()
+    assert pin_position(page) == (f"{report_building.lon:.6f}", f"{report_building.lat:.6f}")
+    assert "已选择地址" in page.inner_text("#report-address-status")
+    zh_page.watch.assert_clean()
+
+
+def test_a_stale_action_is_shown_as_a_message(
+    zh_page: BrowserPage, street_point: tuple[float, float]
+) -> None:
     """Two operators on one event: the second click acts on an old version and is told so (409)."""
-    base = events_server.base_url
-    context = chromium_browser.new_context(locale="zh-CN", viewport={"width": 1440, "height": 900})
-    watch = PageWatch()
-    page = watched(context.new_page(), watch)
-    username, password = events_server.logins["admin"]
-    page.goto(f"{base}/login")
-    page.fill("#login-username", username)
-    page.fill("#login-password", password)
-    with page.expect_navigation():
-        page.click("form.login-form button[type=submit]")
-    csrf = page.request.get(f"{base}/api/me").json()["csrf_token"]
-    lon, lat = events_server.point
-    created = page.request.post(
-        f"{base}/api/events",
-        data={"subtype_code": "0101", "title": "并发测试", "lon": lon, "lat": lat},
-        headers={"X-CSRF-Token": csrf},
-    ).json()
+    page, base = zh_page.page, zh_page.base_url
+    lon, lat = street_point
+    created = api_post(
+        zh_page, "/api/events", {"subtype_code": "0101", "title": "并发测试", "lon": lon, "lat": lat}
+    )
     page.goto(f"{base}/events/{created['ticket']}")
     page.wait_for_selector("#event-detail[data-state=reported]")
     # Someone else accepts meanwhile.
-    answer = page.request.post(
-        f"{base}/api/events/{created['ticket']}/actions",
-        data={"action": "accept", "version": created["version"]},
-        headers={"X-CSRF-Token": csrf},
+    api_post(
+        zh_page,
+        f"/api/events/{created['ticket']}/actions",
+        {"action": "accept", "version": created["version"]},
     )
-    assert answer.ok
     page.click("#action-accept")
     page.wait_for_selector("#event-message.is-error")
     assert "已被他人更新" in page.inner_text("#event-message")
     assert page.get_attribute("#event-detail", "data-state") == "reported"  # the page did not reload
     # The 409 shows in the console as a failed request; nothing else may.
-    assert [e for e in watch.errors if "409" not in e] == []
-    assert watch.foreign_requests() == []
-    context.close()
+    assert [e for e in zh_page.watch.errors if "409" not in e] == []
+    assert zh_page.watch.foreign_requests() == []
+
+
+def test_the_desk_marks_a_likely_duplicate_and_merges_it_from_the_detail_page(
+    street_page: BrowserPage, street_point: tuple[float, float]
+) -> None:
+    page, base = street_page.page, street_page.base_url
+    lon, lat = street_point
+    body = {"subtype_code": "0102", "lon": lon, "lat": lat}  # 道路不洁: no other browser test files it
+    first = api_post(street_page, "/api/events", {**body, "title": "路面油污"})
+    again = api_post(street_page, "/api/events", {**body, "title": "路面又见油污", "lon": lon + 0.0003})
+
+    page.goto(f"{base}/events?state=reported")
+    row = page.locator(f'.desk-row[data-ticket="{again["ticket"]}"]')
+    assert row.get_attribute("data-duplicates") == "1" and "疑似重复 1" in row.inner_text()
+    row.locator("a.ticket-link").click()
+    page.wait_for_selector("#event-detail[data-state=reported]")
+    item = page.locator(f'#event-duplicates .duplicate-item[data-ticket="{first["ticket"]}"]')
+    assert "路面油污" in item.inner_text()
+    item.locator("summary").click()
+    with page.expect_navigation():
+        page.click(f"#merge-this_into-{first['ticket']}")
+    page.wait_for_selector("#event-detail[data-state=cancelled]")
+    assert page.get_attribute("#event-merged-into", "data-ticket") == first["ticket"]
+    last = page.locator("#event-timeline .timeline-step").last
+    assert last.get_attribute("data-action") == "cancel" and first["ticket"] in last.inner_text()
+    assert page.locator("[data-merge-url]").count() == 0
+    # The event it repeats stays to be accepted, and lists no duplicate any more.
+    page.click("#event-merged-into a")
+    page.wait_for_selector("#event-detail[data-state=reported]")
+    assert page.locator("#event-duplicates").count() == 0
+    street_page.watch.assert_clean()

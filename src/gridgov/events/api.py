@@ -9,6 +9,10 @@ Every route declares ``x-scope`` (tests/test_scope_walk.py): ``event:list`` (a l
 ``event:path`` (an event by ticket: outside the scope → 403), ``event:write`` (the same, changed by the
 body), ``event:body`` (a new event, placed by the body: outside the scope → 403), ``permission:…`` (event
 types, reference data that is not area-scoped).
+
+Likely duplicates (``GET …/duplicates``) are the service's nearby reports of the same type, cut to the
+caller's scope; merging one (``POST …/merge``) is the desk's cancel, so it needs what cancel needs and both
+events within the scope.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from gridgov.accounts.deps import require
 from gridgov.accounts.models import OrgUnit, UserAccount
 from gridgov.accounts.permissions import Permission, Role
 from gridgov.accounts.scoping import Principal
-from gridgov.core.errors import Forbidden, InvalidInput
+from gridgov.core.errors import Conflict, Forbidden, InvalidInput
 from gridgov.events import service
 from gridgov.events.models import Event, EventCategory, Whistle, WhistleSummons
 from gridgov.events.schemas import (
@@ -34,6 +38,7 @@ from gridgov.events.schemas import (
     EventDetail,
     EventIn,
     EventOut,
+    MergeIn,
     StepOut,
     SummonsIn,
     SummonsOut,
@@ -458,3 +463,49 @@ def summons_step(session: DbSession, principal: Reader, ticket: str, body: Summo
         session, event, body.department, action, actor=actor, rating=body.rating, comment=body.comment
     )
     return event_detail(session, event, principal)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Likely duplicates and merging
+
+
+def visible_duplicates(session: Session, event: Event, principal: Principal) -> list[Event]:
+    """The service's likely duplicates of ``event`` that lie within the caller's scope, nearest first
+    (the service looks district-wide; a desk never sees, or merges with, an event outside its area)."""
+    found = service.likely_duplicates(session, event)
+    return [other for other in found if principal.scope.covers(other.grid_code)]
+
+
+@router.get(
+    "/api/events/{ticket}/duplicates",
+    response_model=list[EventOut],
+    openapi_extra={"x-scope": "event:path"},
+    summary="Likely duplicates: open events of one type reported near it in time and place, in my scope",
+)
+def event_duplicates(session: DbSession, principal: Reader, ticket: str) -> list[EventOut]:
+    event = service.get_event(session, ticket, scope=principal.scope)
+    found = visible_duplicates(session, event, principal)
+    categories = _categories(session, [e.category_id for e in found])
+    return [event_out(e, categories[e.category_id], principal) for e in found]
+
+
+@router.post(
+    "/api/events/{ticket}/merge",
+    response_model=EventDetail,
+    openapi_extra={"x-scope": "event:write"},
+    summary="Merge a reported duplicate into the event it repeats (不予立案), on the version I read",
+)
+def merge_event(session: DbSession, principal: Reader, ticket: str, body: MergeIn) -> EventDetail:
+    # A merge cancels the duplicate: whoever may cancel may merge (the routing policy above).
+    require_action(principal, Action.cancel)
+    duplicate = service.get_event(session, ticket, scope=principal.scope)
+    into = service.get_event(session, body.into.strip().upper(), scope=principal.scope)
+    # service.merge passes no version on to act(): the one the caller read is checked here, as act() would.
+    if body.version != duplicate.version:
+        raise Conflict(
+            f"Event {duplicate.ticket} changed meanwhile (you read version {body.version}, it is now "
+            f"{duplicate.version}): reload it and try again",
+            code="stale_version",
+        )
+    service.merge(session, duplicate, into=into, actor=actor_of(session, principal))
+    return event_detail(session, duplicate, principal)

@@ -6,9 +6,12 @@ page, the event desk (受理/派遣台) and the event detail with its timeline, 
   double submit files one event. The page calls ``events.service.submit`` with channel ``public``.
 - ``/report/{ticket}`` shows a reporter what became of the report: state, type, time, the public steps of the
   timeline (never a name, phone or operator's note) and the rating.
-- ``/events`` and ``/events/{ticket}`` are the desk: the queue within the caller's area scope, and one event
-  with the actions the API allows this caller; static/js/events.js posts them to ``/api/events/...`` with the
-  event's version and the session's CSRF header.
+- ``/report/addresses?q=`` feeds the form's address type-ahead: at most 8 building-level standard addresses
+  (text and point only, never a dwelling) from the address library's in-memory index; no login, like the form.
+- ``/events`` and ``/events/{ticket}`` are the desk: the queue within the caller's area scope (events with
+  likely duplicates in the scope marked), and one event with the actions the API allows this caller and its
+  likely duplicates, which the desk may merge; static/js/events.js posts them to ``/api/events/...`` with
+  the event's version and the session's CSRF header.
 
 Every string is translated in the templates; scripts get theirs in JSON blocks (the CSP allows no inline
 script).
@@ -41,8 +44,9 @@ from gridgov.core.settings import get_settings
 from gridgov.core.templating import render
 from gridgov.events import service
 from gridgov.events.models import Event, EventCategory
+from gridgov.events.schemas import AddressSuggestion
 from gridgov.events.service import SYSTEM, NewEvent
-from gridgov.events.workflow import ACTIONS, Action, State
+from gridgov.events.workflow import ACTIONS, OPEN_STATES, Action, State
 from gridgov.web.deps import DbSession
 
 router = APIRouter(tags=["pages"], include_in_schema=False)
@@ -62,6 +66,14 @@ DESK_TABS: Final = ("all", *(s.value for s in State), "overdue")
 DESK_LIMIT: Final = 200
 #: Actions the desk page does not offer as workflow buttons (the whistle has its own form).
 _OWN_FORMS: Final = frozenset({Action.whistle})
+#: States in which an event's likely duplicates matter to the desk (a finished event is not merged into).
+_LIVE_STATES: Final = frozenset({State.reported, *OPEN_STATES})
+#: The public type-ahead: query length bounds, suggestions shown, and hits asked of the index for them
+#: (it ranks buildings first, but a building's dwellings, never offered, can crowd out looser building hits).
+ADDRESS_QUERY_MIN: Final = 2
+ADDRESS_QUERY_MAX: Final = 100
+ADDRESS_SUGGESTIONS: Final = 8
+_ADDRESS_HITS: Final = 40
 
 
 def local_time(moment: datetime | None) -> str:
@@ -95,7 +107,11 @@ def _unit_names(session: Session) -> dict[str, str]:
 
 def _map_config(request: Request) -> dict[str, Any]:
     root = request.scope.get("root_path", "")
-    return {"tileUrl": get_settings().tile_url, "outlines": f"{root}/report/streets.geojson"}
+    return {
+        "tileUrl": get_settings().tile_url,
+        "outlines": f"{root}/report/streets.geojson",
+        "addresses": f"{root}/report/addresses",
+    }
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -285,6 +301,39 @@ def street_outlines(session: DbSession) -> Response:
     )
 
 
+@router.get(
+    "/report/addresses",
+    response_model=list[AddressSuggestion],
+    openapi_extra={"x-scope": "public"},
+)
+def address_suggestions(session: DbSession, q: Annotated[str, Query()] = "") -> list[AddressSuggestion]:
+    """Type-ahead for the public form: building-level standard addresses containing ``q``, with their points
+    (no login; public information: the texts and places of buildings, never a dwelling or anyone's data)."""
+    from gridgov.address.typeahead import search_addresses
+
+    text = q.strip()
+    if not ADDRESS_QUERY_MIN <= len(text) <= ADDRESS_QUERY_MAX:
+        raise InvalidInput(
+            f"Type {ADDRESS_QUERY_MIN} to {ADDRESS_QUERY_MAX} characters of the address (got {len(text)})"
+        )
+    hits = search_addresses(
+        session,
+        text,
+        # Lines without an area in our hierarchy come from other districts: not for a Nanshan report.
+        visible=lambda area: area is not None,
+        limit=_ADDRESS_HITS,
+        # While a large library's index is first built in the background, an anonymous caller gets no
+        # suggestions rather than the table-scanning LIKE fallback.
+        fallback=lambda: [],
+    )
+    found = [
+        AddressSuggestion(text=a.text, lon=a.lon, lat=a.lat)
+        for a in hits
+        if a.level == "building" and a.lon is not None and a.lat is not None
+    ]
+    return found[:ADDRESS_SUGGESTIONS]
+
+
 def _event_by_ticket(session: Session, ticket: str, principal: Principal | None = None) -> Event:
     if not _TICKET.match(ticket):
         raise NotFound(f"No event {ticket[:24]}")
@@ -373,6 +422,7 @@ def desk_page(
         session, {e.street_code or "" for e, _c in events} | {e.community_code or "" for e, _c in events}
     )
     units = _unit_names(session)
+    duplicates = _duplicate_counts(session, [e for e, _c in events], principal)
     return render(
         request,
         "events/desk.html",
@@ -393,11 +443,88 @@ def desk_page(
                     "unit": units.get(e.handling_unit_code or "", e.handling_unit_code or ""),
                     "created_at": local_time(e.created_at),
                     "due_at": local_time(e.due_at),
+                    "duplicates": duplicates.get(e.id, 0),
                 }
                 for e, c in events
             ],
         },
     )
+
+
+def _duplicate_counts(session: Session, events: list[Event], principal: Principal) -> dict[int, int]:
+    """How many likely duplicates within the caller's scope each live event of the queue has (by id)."""
+    from gridgov.events.api import visible_duplicates
+
+    counts = {}
+    for event in events:
+        if State(event.state) in _LIVE_STATES:
+            found = len(visible_duplicates(session, event, principal))
+            if found:
+                counts[event.id] = found
+    return counts
+
+
+def _duplicate_rows(
+    request: Request, session: Session, event: Event, principal: Principal, lang: str
+) -> list[dict[str, Any]]:
+    """The event's likely duplicates within the caller's scope, each with the merges the desk may make:
+    this event into it (while this one is still reported), or it into this one (while it is reported and
+    this one is live)."""
+    from gridgov.events.api import may, visible_duplicates
+
+    found = visible_duplicates(session, event, principal)
+    if not found:
+        return []
+    root = request.scope.get("root_path", "")
+    can_merge = may(principal, Action.cancel)
+    categories = {
+        c.id: c
+        for c in session.scalars(
+            select(EventCategory).where(EventCategory.id.in_({e.category_id for e in found}))
+        )
+    }
+    areas = _area_names(session, {e.community_code or "" for e in found})
+    rows = []
+    for other in found:
+        merges = []
+        if can_merge and event.state == State.reported.value:
+            merges.append(
+                {
+                    "kind": "this_into",
+                    "url": f"{root}/api/events/{event.ticket}/merge",
+                    "into": other.ticket,
+                    "version": event.version,
+                }
+            )
+        if can_merge and other.state == State.reported.value and State(event.state) in _LIVE_STATES:
+            merges.append(
+                {
+                    "kind": "into_this",
+                    "url": f"{root}/api/events/{other.ticket}/merge",
+                    "into": event.ticket,
+                    "version": other.version,
+                }
+            )
+        rows.append(
+            {
+                "event": other,
+                "type_name": _category_name(categories[other.category_id], lang),
+                "place": areas.get(other.community_code or "", ""),
+                "created_at": local_time(other.created_at),
+                "merges": merges,
+            }
+        )
+    return rows
+
+
+def _merged_into(session: Session, event: Event, principal: Principal) -> dict[str, Any] | None:
+    """The event this one was merged into: its ticket, linked when the caller may open it."""
+    if event.duplicate_of_id is None:
+        return None
+    into = session.get(Event, event.duplicate_of_id)
+    if into is None:
+        return None
+    return {"ticket": into.ticket, "visible": principal.scope.covers(into.grid_code)}
 
 
 def _action_forms(event: Event, allowed: list[str]) -> list[dict[str, Any]]:
@@ -494,6 +621,10 @@ def event_page(
             "can_handle": principal.can(Permission.events_handle),
             "can_desk": principal.can(Permission.events_desk),
             "grounds": service.WHISTLE_GROUNDS,
+            "duplicates": _duplicate_rows(request, session, event, principal, lang),
+            "merged_into": _merged_into(session, event, principal),
+            "duplicate_radius": round(service.DUPLICATE_RADIUS_M),
+            "duplicate_hours": round(service.DUPLICATE_WINDOW.total_seconds() / 3600),
             "timeline": [{"step": step, "at": local_time(step.at)} for step in detail.timeline],
             "summons": [
                 {

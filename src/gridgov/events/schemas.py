@@ -200,3 +200,20 @@ class CategoryRevision(BaseModel):
         if not self.changes():
             raise ValueError("change at least one field")
         return self
+
+
+class MergeIn(BaseModel):
+    """Merge the event in the path (a duplicate, still reported) into the event it repeats."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    into: str = Field(min_length=4, max_length=24, description="Ticket of the event it repeats")
+    version: int = Field(ge=1, description="The version of the duplicate the caller read")
+
+
+class AddressSuggestion(BaseModel):
+    """A building-level standard address offered to the public report form: its text and its point only."""
+
+    text: str
+    lon: float
+    lat: float

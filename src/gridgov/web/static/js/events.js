@@ -6,7 +6,12 @@
  * inline script). The maps draw only our own street outlines; tiles only when an intranet tile server is
  * configured. Actions post to /api/events/{ticket}/... with the event version the page was rendered with and
  * the session's X-CSRF-Token; on success the page reloads, a refusal (409: stale or illegal) is shown.
- * State for tests is mirrored as data-* attributes: #report-map[data-state], #report-pin-status[data-pinned].
+ * The report form's address field is a type-ahead (an ARIA combobox): after a pause in typing it asks
+ * /report/addresses for building addresses, shown as a list usable by arrow keys, Enter, Escape and taps;
+ * choosing one fills the field and moves the pin to the address. The detail page lists likely duplicates,
+ * whose merge buttons post to /api/events/{ticket}/merge like the other actions.
+ * State for tests is mirrored as data-* attributes: #report-map[data-state], #report-pin-status[data-pinned],
+ * #report-address-list[data-count].
  */
 (function () {
   "use strict";
@@ -59,6 +64,159 @@
     return map;
   }
 
+  // ---- the address type-ahead of the public form ------------------------------------------------------
+
+  var TYPEAHEAD_DELAY_MS = 250; // wait for a pause in typing: one request per word, not per key
+  var TYPEAHEAD_MIN = 2; // the endpoint refuses shorter queries
+
+  function addressTypeahead(onChoose) {
+    var input = byId("report-address");
+    var list = byId("report-address-list");
+    var note = byId("report-address-status");
+    if (!input || !list || !note || !config.addresses) return;
+    var timer = null;
+    var pending = null;
+    var asked = "";
+    var items = [];
+    var active = -1;
+
+    function setNote(text) {
+      note.textContent = text;
+    }
+
+    function close() {
+      list.hidden = true;
+      list.textContent = "";
+      list.dataset.count = "0";
+      items = [];
+      active = -1;
+      input.setAttribute("aria-expanded", "false");
+      input.removeAttribute("aria-activedescendant");
+    }
+
+    function highlight(index) {
+      var options = list.querySelectorAll("[role=option]");
+      active = index;
+      options.forEach(function (option, i) {
+        option.setAttribute("aria-selected", i === index ? "true" : "false");
+      });
+      if (index >= 0 && options[index]) {
+        input.setAttribute("aria-activedescendant", options[index].id);
+        options[index].scrollIntoView({ block: "nearest" });
+      } else {
+        input.removeAttribute("aria-activedescendant");
+      }
+    }
+
+    function choose(index) {
+      var chosen = items[index];
+      if (!chosen) return;
+      window.clearTimeout(timer);
+      if (pending) pending.abort();
+      input.value = chosen.text;
+      asked = chosen.text;
+      close();
+      onChoose(chosen);
+      setNote(msg("address.chosen"));
+      input.dataset.chosen = chosen.text;
+    }
+
+    function show(found) {
+      close();
+      items = found;
+      if (!found.length) {
+        setNote(msg("address.none"));
+        return;
+      }
+      found.forEach(function (suggestion, index) {
+        var option = document.createElement("li");
+        option.id = "report-address-option-" + index;
+        option.className = "typeahead-option";
+        option.setAttribute("role", "option");
+        option.setAttribute("aria-selected", "false");
+        option.dataset.lon = String(suggestion.lon);
+        option.dataset.lat = String(suggestion.lat);
+        option.textContent = suggestion.text;
+        // Keep the focus in the field (no blur before the choice lands), for mouse and touch alike.
+        option.addEventListener("mousedown", function (event) {
+          event.preventDefault();
+        });
+        option.addEventListener("click", function () {
+          choose(index);
+        });
+        list.appendChild(option);
+      });
+      list.dataset.count = String(found.length);
+      list.hidden = false;
+      input.setAttribute("aria-expanded", "true");
+      setNote(msg("address.count").replace("{count}", String(found.length)));
+    }
+
+    function ask(text) {
+      if (pending) pending.abort();
+      pending = window.AbortController ? new AbortController() : null;
+      var url = config.addresses + "?q=" + encodeURIComponent(text);
+      fetch(url, {
+        headers: { Accept: "application/json" },
+        credentials: "same-origin",
+        signal: pending ? pending.signal : undefined,
+      })
+        .then(function (response) {
+          if (!response.ok) throw new Error(String(response.status));
+          return response.json();
+        })
+        .then(function (found) {
+          if (input.value.trim() !== text) return; // typed on meanwhile: a newer answer is coming
+          show(found);
+        })
+        .catch(function (error) {
+          if (error && error.name === "AbortError") return;
+          close();
+          setNote(msg("address.failed"));
+        });
+    }
+
+    input.addEventListener("input", function () {
+      var text = input.value.trim();
+      window.clearTimeout(timer);
+      delete input.dataset.chosen;
+      if (text.length < TYPEAHEAD_MIN) {
+        if (pending) pending.abort();
+        asked = "";
+        close();
+        setNote(msg("address.hint"));
+        return;
+      }
+      if (text === asked && !list.hidden) return; // e.g. a trailing space: the list already answers it
+      timer = window.setTimeout(function () {
+        asked = text;
+        ask(text);
+      }, TYPEAHEAD_DELAY_MS);
+    });
+
+    input.addEventListener("keydown", function (event) {
+      var open = !list.hidden && items.length > 0;
+      if (event.key === "ArrowDown" && open) {
+        event.preventDefault();
+        highlight((active + 1) % items.length);
+      } else if (event.key === "ArrowUp" && open) {
+        event.preventDefault();
+        highlight(active <= 0 ? items.length - 1 : active - 1);
+      } else if (event.key === "Enter" && open && active >= 0) {
+        event.preventDefault(); // choose the address, do not submit the form
+        choose(active);
+      } else if (event.key === "Escape" && open) {
+        event.preventDefault();
+        close();
+      }
+    });
+
+    input.addEventListener("blur", function () {
+      // Leaving the field (Tab, a tap elsewhere) puts the list away; a tap on an option keeps the focus.
+      window.setTimeout(close, 150);
+    });
+  }
+
   // ---- the public snap-report form ------------------------------------------------------------------
 
   var reportMap = byId("report-map");
@@ -77,7 +235,7 @@
       status.dataset.pinned = "true";
     };
 
-    makeMap(reportMap, function (map) {
+    var leaflet = makeMap(reportMap, function (map) {
       if (lonInput.value && latInput.value) {
         var lon = Number(lonInput.value);
         var lat = Number(latInput.value);
@@ -86,6 +244,11 @@
       map.on("click", function (event) {
         place(map, event.latlng.lat, event.latlng.lng);
       });
+    });
+
+    addressTypeahead(function (suggestion) {
+      place(leaflet, suggestion.lat, suggestion.lon);
+      leaflet.setView([suggestion.lat, suggestion.lon], Math.max(leaflet.getZoom(), 16));
     });
 
     var reportForm = byId("report-form");
@@ -118,11 +281,14 @@
     messageBox.classList.toggle("is-error", Boolean(isError));
   }
 
+  // Every button that posts: disabled while a post is on its way, so one click makes one change.
+  var POSTING_BUTTONS = "#event-actions button, #summons-table button, #event-duplicates button";
+
   function post(url, body) {
     var headers = { Accept: "application/json", "Content-Type": "application/json" };
     if (config.csrfToken) headers["X-CSRF-Token"] = config.csrfToken;
     say(msg("sending"), false);
-    document.querySelectorAll("#event-actions button, #summons-table button").forEach(function (button) {
+    document.querySelectorAll(POSTING_BUTTONS).forEach(function (button) {
       button.disabled = true;
     });
     return fetch(url, { method: "POST", headers: headers, credentials: "same-origin", body: JSON.stringify(body) })
@@ -153,7 +319,7 @@
       })
       .catch(function (error) {
         say(error.message, true);
-        document.querySelectorAll("#event-actions button, #summons-table button").forEach(function (button) {
+        document.querySelectorAll(POSTING_BUTTONS).forEach(function (button) {
           button.disabled = false;
         });
       });
@@ -224,6 +390,12 @@
   document.querySelectorAll("[data-summons-action]").forEach(function (button) {
     button.addEventListener("click", function () {
       post(config.api.summons, { department: button.dataset.department, action: button.dataset.summonsAction });
+    });
+  });
+
+  document.querySelectorAll("[data-merge-url]").forEach(function (button) {
+    button.addEventListener("click", function () {
+      post(button.dataset.mergeUrl, { into: button.dataset.into, version: Number(button.dataset.version) });
     });
   });
 
