@@ -43,13 +43,9 @@ PATH = "/api/events/alerts"
 
 @pytest.fixture(scope="module")
 def alerts_app(engine: Engine) -> FastAPI:
-    """The app with the alerts router (once web/app.py includes it, that one is used as it is)."""
     from gridgov.web.app import create_app
 
-    app = create_app(engine)
-    if not any(getattr(route, "path", None) == PATH for route in app.routes):
-        app.include_router(alerts.router)
-    return app
+    return create_app(engine)
 
 
 @pytest.fixture(scope="module")

@@ -243,11 +243,20 @@ def test_the_whistle_summons_departments_and_holds_the_close(db: Session) -> Non
         assert service.summons_late(first, clock.now()) == ["sign"]
         with pytest.raises(Conflict, match="must 'whistle_sign' first"):
             service.summons_step(db, event, departments[0], Action.whistle_contact, actor=DESK)
+        # A department's handler answers for its own unit only; the desk may act for any unit.
+        first_handler = Actor(name="handler", unit_code=departments[0], any_unit=False)
+        second_handler = Actor(name="handler", unit_code=departments[1], any_unit=False)
+        with pytest.raises(Forbidden, match=f"Only {departments[1]} may"):
+            service.summons_step(db, event, departments[1], Action.whistle_sign, actor=first_handler)
+        service.summons_step(db, event, departments[0], Action.whistle_sign, actor=first_handler)
+        service.summons_step(db, event, departments[1], Action.whistle_sign, actor=DESK)
         for code in departments:
-            service.summons_step(db, event, code, Action.whistle_sign, actor=DESK)
             service.summons_step(db, event, code, Action.whistle_contact, actor=DESK)
         service.summons_step(db, event, departments[0], Action.whistle_report, actor=DESK)
-        for action in (Action.sign, Action.handle, Action.verify):
+        with pytest.raises(Forbidden, match=f"Only {departments[0]} may 'sign'"):
+            service.act(db, event, Action.sign, actor=second_handler)
+        service.act(db, event, Action.sign, actor=first_handler)
+        for action in (Action.handle, Action.verify):
             service.act(db, event, action, actor=DESK)
         with pytest.raises(Conflict, match=f"not reported in: {departments[1]}"):
             service.act(db, event, Action.close, actor=DESK)
@@ -326,9 +335,23 @@ def test_duplicates_are_suggested_and_merged(db: Session) -> None:
     ours = {first.id, near.id, far.id}
     assert [e.id for e in service.likely_duplicates(db, near) if e.id in ours] == [first.id]
     assert far.id not in [e.id for e in service.likely_duplicates(db, first)]
-    service.merge(db, near, into=first, actor=DESK)
+    # The queue's batched lookup answers as the one-by-one lookup does, and both keep to the scope.
+    batched = service.likely_duplicates_of(db, [first, near, far])
+    for event in (first, near, far):
+        assert batched.get(event.id, []) == service.likely_duplicates(db, event)
+    elsewhere = AreaScope.of(ScopeLevel.street, ["440305009000"])  # 西丽: not where these lie
+    assert service.likely_duplicates(db, near, scope=elsewhere) == []
+    assert service.likely_duplicates_of(db, [first, near], scope=elsewhere) == {}
+
+    with pytest.raises(Conflict, match="changed meanwhile"):
+        service.merge(db, near, into=first, actor=DESK, version=near.version + 1)
+    service.merge(db, near, into=first, actor=DESK, version=near.version)
     assert near.state == "cancelled" and near.duplicate_of_id == first.id
     assert first.ticket in (service.timeline(db, near)[-1].note or "")
+    # Nothing merges into an event that was itself merged away (or is no longer open).
+    again = _report(db, lon=INSIDE[0] + 0.0004, lat=INSIDE[1])
+    with pytest.raises(Conflict, match="merge into an event that is still open"):
+        service.merge(db, again, into=near, actor=DESK)
 
 
 def test_whistle_suggestions_from_reworks_overdue_and_hints(db: Session) -> None:

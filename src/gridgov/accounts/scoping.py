@@ -28,6 +28,8 @@ class Principal:
     via: str = "session"  # session | token
     permissions: frozenset[Permission] = field(default_factory=frozenset)
     token_permissions: frozenset[Permission] | None = None  # a token may carry fewer than its owner
+    org_unit_code: str | None = None  # the unit's code (``org_unit`` is its name)
+    display_name: str | None = None
 
     def can(self, permission: Permission) -> bool:
         if self.token_permissions is not None and permission not in self.token_permissions:

@@ -136,6 +136,8 @@ def principal_of(
         via=via,
         permissions=permissions_of(role),
         token_permissions=token_permissions,
+        org_unit_code=org_unit.code if org_unit else None,
+        display_name=user.display_name,
     )
 
 

@@ -41,10 +41,17 @@ def make_engine(url: str) -> Engine:
         database = url.split("///", 1)[-1]
         if database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False})
+        # An in-memory database lives in one connection: it keeps SQLAlchemy's single-connection pool.
+        pool = _pool_options() if database and database != ":memory:" else {}
+        engine = create_engine(url, connect_args={"check_same_thread": False}, **pool)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    return create_engine(url, pool_pre_ping=True, **_pool_options())
+
+
+def _pool_options() -> dict[str, int]:
+    settings = get_settings()
+    return {"pool_size": settings.db_pool_size, "max_overflow": settings.db_max_overflow}
 
 
 @lru_cache(maxsize=8)

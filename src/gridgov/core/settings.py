@@ -37,6 +37,11 @@ class Settings(BaseSettings):
     # Run the periodic event jobs (deadline colours, overdue supervision) inside the web process. `gridgov
     # serve` turns it on for the demo; in production run one `gridgov worker` instead and leave it off.
     run_jobs: bool = False
+    # Database connections kept open per process, and how many more may be opened at a busy moment. The
+    # server answers up to 40 requests at once (its thread pool); a pool smaller than that makes busy
+    # requests open and close connections of their own, which costs more than the query.
+    db_pool_size: int = Field(default=20, ge=1)
+    db_max_overflow: int = Field(default=20, ge=0)
 
     @property
     def resolved_database_url(self) -> str:

@@ -25,10 +25,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gridgov.accounts.deps import require
-from gridgov.accounts.models import OrgUnit, UserAccount
 from gridgov.accounts.permissions import Permission, Role
 from gridgov.accounts.scoping import Principal
-from gridgov.core.errors import Conflict, Forbidden, InvalidInput
+from gridgov.core.errors import InvalidInput
 from gridgov.events import service
 from gridgov.events.models import Event, EventCategory, Whistle, WhistleSummons
 from gridgov.events.schemas import (
@@ -77,8 +76,6 @@ ACTION_PERMISSION: Final[dict[Action, Permission]] = {
     Action.verify: Permission.events_verify,
     Action.fail_verification: Permission.events_verify,
 }
-#: Actions the handling unit takes: a holder of events.handle without the desk must belong to that unit.
-UNIT_ACTIONS: Final = frozenset({Action.sign, Action.return_, Action.handle, Action.request_extension})
 #: Steps that go through their own routes, not POST …/actions.
 WHISTLE_ACTIONS: Final = frozenset(
     {Action.whistle, Action.whistle_sign, Action.whistle_contact, Action.whistle_report, Action.whistle_rate}
@@ -91,25 +88,19 @@ _PHONE_CONTEXT: Final = "event.reporter_phone"  # the context events.service enc
 
 
 def actor_of(session: Session, principal: Principal) -> Actor:
-    """The service's ``Actor`` for the caller: display name, account, scope and org unit *code*."""
-    user = session.get(UserAccount, principal.user_id)
-    unit = session.get(OrgUnit, user.org_unit_id) if user is not None and user.org_unit_id else None
-    name = (user.display_name if user is not None else "") or principal.username
+    """The service's ``Actor`` for the caller: display name, account, scope and org unit *code*; a
+    department handler (no desk permission) acts for its own unit only (the service checks)."""
     return Actor(
-        name=name, user_id=principal.user_id, scope=principal.scope, unit_code=unit.code if unit else None
+        name=principal.display_name or principal.username,
+        user_id=principal.user_id,
+        scope=principal.scope,
+        unit_code=principal.org_unit_code,
+        any_unit=principal.can(Permission.events_desk),
     )
 
 
 def require_action(principal: Principal, action: Action) -> None:
     principal.require(ACTION_PERMISSION[action])
-
-
-def require_unit(principal: Principal, actor: Actor, unit_code: str | None, what: str) -> None:
-    """A department handler acts for its own unit only; the desk (operators) may act for any unit."""
-    if principal.can(Permission.events_desk):
-        return
-    if unit_code is None or actor.unit_code != unit_code:
-        raise Forbidden(f"Only {unit_code or 'the handling unit'} may {what}; your unit is {actor.unit_code}")
 
 
 def may(principal: Principal, action: Action) -> bool:
@@ -216,7 +207,8 @@ def event_detail(session: Session, event: Event, principal: Principal) -> EventD
     return EventDetail(
         **out.model_dump(),
         timeline=[StepOut.model_validate(step) for step in service.timeline(session, event)],
-        summons=_summons(session, event),
+        # Version 1 is the report itself: no whistle can have been blown yet (saves a query per filing).
+        summons=_summons(session, event) if event.version > 1 else [],
     )
 
 
@@ -401,8 +393,6 @@ def act_on_event(session: DbSession, principal: Reader, ticket: str, body: Actio
     require_action(principal, action)
     event = service.get_event(session, ticket, scope=principal.scope)
     actor = actor_of(session, principal)
-    if action in UNIT_ACTIONS:
-        require_unit(principal, actor, event.handling_unit_code, f"'{action.value}' event {event.ticket}")
     if action is Action.escalate:
         service.escalate(session, event, actor=actor, reason=body.reason or "", version=body.version)
         return event_detail(session, event, principal)
@@ -457,8 +447,6 @@ def summons_step(session: DbSession, principal: Reader, ticket: str, body: Summo
     require_action(principal, action)
     event = service.get_event(session, ticket, scope=principal.scope)
     actor = actor_of(session, principal)
-    if action is not Action.whistle_rate:
-        require_unit(principal, actor, body.department, f"'{action.value}' for {body.department}")
     service.summons_step(
         session, event, body.department, action, actor=actor, rating=body.rating, comment=body.comment
     )
@@ -469,13 +457,6 @@ def summons_step(session: DbSession, principal: Reader, ticket: str, body: Summo
 # Likely duplicates and merging
 
 
-def visible_duplicates(session: Session, event: Event, principal: Principal) -> list[Event]:
-    """The service's likely duplicates of ``event`` that lie within the caller's scope, nearest first
-    (the service looks district-wide; a desk never sees, or merges with, an event outside its area)."""
-    found = service.likely_duplicates(session, event)
-    return [other for other in found if principal.scope.covers(other.grid_code)]
-
-
 @router.get(
     "/api/events/{ticket}/duplicates",
     response_model=list[EventOut],
@@ -484,7 +465,7 @@ def visible_duplicates(session: Session, event: Event, principal: Principal) -> 
 )
 def event_duplicates(session: DbSession, principal: Reader, ticket: str) -> list[EventOut]:
     event = service.get_event(session, ticket, scope=principal.scope)
-    found = visible_duplicates(session, event, principal)
+    found = service.likely_duplicates(session, event, scope=principal.scope)
     categories = _categories(session, [e.category_id for e in found])
     return [event_out(e, categories[e.category_id], principal) for e in found]
 
@@ -500,12 +481,5 @@ def merge_event(session: DbSession, principal: Reader, ticket: str, body: MergeI
     require_action(principal, Action.cancel)
     duplicate = service.get_event(session, ticket, scope=principal.scope)
     into = service.get_event(session, body.into.strip().upper(), scope=principal.scope)
-    # service.merge passes no version on to act(): the one the caller read is checked here, as act() would.
-    if body.version != duplicate.version:
-        raise Conflict(
-            f"Event {duplicate.ticket} changed meanwhile (you read version {body.version}, it is now "
-            f"{duplicate.version}): reload it and try again",
-            code="stale_version",
-        )
-    service.merge(session, duplicate, into=into, actor=actor_of(session, principal))
+    service.merge(session, duplicate, into=into, actor=actor_of(session, principal), version=body.version)
     return event_detail(session, duplicate, principal)

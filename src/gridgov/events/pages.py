@@ -453,15 +453,9 @@ def desk_page(
 
 def _duplicate_counts(session: Session, events: list[Event], principal: Principal) -> dict[int, int]:
     """How many likely duplicates within the caller's scope each live event of the queue has (by id)."""
-    from gridgov.events.api import visible_duplicates
-
-    counts = {}
-    for event in events:
-        if State(event.state) in _LIVE_STATES:
-            found = len(visible_duplicates(session, event, principal))
-            if found:
-                counts[event.id] = found
-    return counts
+    live = [event for event in events if State(event.state) in _LIVE_STATES]
+    found = service.likely_duplicates_of(session, live, scope=principal.scope)
+    return {event_id: len(duplicates) for event_id, duplicates in found.items()}
 
 
 def _duplicate_rows(
@@ -470,9 +464,9 @@ def _duplicate_rows(
     """The event's likely duplicates within the caller's scope, each with the merges the desk may make:
     this event into it (while this one is still reported), or it into this one (while it is reported and
     this one is live)."""
-    from gridgov.events.api import may, visible_duplicates
+    from gridgov.events.api import may
 
-    found = visible_duplicates(session, event, principal)
+    found = service.likely_duplicates(session, event, scope=principal.scope)
     if not found:
         return []
     root = request.scope.get("root_path", "")

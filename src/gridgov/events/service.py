@@ -65,6 +65,20 @@ class Actor:
     user_id: int | None = None
     scope: AreaScope = WHOLE_DISTRICT
     unit_code: str | None = None
+    # False for a department handler: the steps of the handling unit (sign, return, handle, extension) and
+    # a summoned department's steps are theirs only for their own unit. The desk acts for any unit.
+    any_unit: bool = True
+
+
+#: Steps only the handling unit takes (or the desk on its behalf).
+UNIT_ACTIONS: Final = frozenset({Action.sign, Action.return_, Action.handle, Action.request_extension})
+
+
+def _require_unit(actor: Actor, unit_code: str | None, what: str) -> None:
+    if actor.any_unit:
+        return
+    if unit_code is None or actor.unit_code != unit_code:
+        raise Forbidden(f"Only {unit_code or 'the handling unit'} may {what}; your unit is {actor.unit_code}")
 
 
 SYSTEM: Final = Actor(name="system")
@@ -402,6 +416,8 @@ def act(
     action = Action(action)
     if not actor.scope.covers(event.grid_code or ""):
         raise Forbidden("That event lies outside your area scope")
+    if action in UNIT_ACTIONS:
+        _require_unit(actor, event.handling_unit_code, f"'{action.value}' event {event.ticket}")
     if version is not None and version != event.version:
         raise Conflict(
             f"Event {event.ticket} changed meanwhile (you read version {version}, it is now "
@@ -619,6 +635,8 @@ def summons_step(
     }
     if not actor.scope.covers(event.grid_code or ""):
         raise Forbidden("That event lies outside your area scope")
+    if action is not Action.whistle_rate:
+        _require_unit(actor, department, f"'{action.value}' for {department}")
     if version is not None and version != event.version:
         raise Conflict(
             f"Event {event.ticket} changed meanwhile: reload it and try again", code="stale_version"
@@ -747,38 +765,73 @@ def _metres(lon1: float, lat1: float, lon2: float, lat2: float) -> float:
     return math.hypot(dx, dy)
 
 
-def likely_duplicates(session: Session, event: Event) -> list[Event]:
-    """Open events of the same type reported nearby shortly before or after this one, nearest first."""
-    if event.lon is None or event.lat is None:
-        return []
-    created = _aware(event.created_at)
-    nearby = session.scalars(
+_DUPLICATE_STATES: Final = (State.reported.value, *(s.value for s in OPEN_STATES))
+
+
+def _near(event: Event, other: Event) -> float | None:
+    """Metres between the two, when both have a point and lie within the duplicate radius."""
+    if event.lon is None or event.lat is None or other.lon is None or other.lat is None:
+        return None
+    metres = _metres(event.lon, event.lat, other.lon, other.lat)
+    return metres if metres <= DUPLICATE_RADIUS_M else None
+
+
+def likely_duplicates(session: Session, event: Event, *, scope: AreaScope = WHOLE_DISTRICT) -> list[Event]:
+    """Open events of the same type reported nearby shortly before or after this one, within ``scope``
+    (a desk never sees, or merges with, an event outside its area), nearest first."""
+    return likely_duplicates_of(session, [event], scope=scope).get(event.id, [])
+
+
+def likely_duplicates_of(
+    session: Session, events: Sequence[Event], *, scope: AreaScope = WHOLE_DISTRICT
+) -> dict[int, list[Event]]:
+    """``likely_duplicates`` for many events in one query (the desk's queue): event id → its duplicates."""
+    placed = [e for e in events if e.lon is not None and e.lat is not None]
+    if not placed:
+        return {}
+    times = [_aware(e.created_at) for e in placed]
+    candidates = session.scalars(
         select(Event).where(
-            Event.id != event.id,
-            Event.subtype_code == event.subtype_code,
-            Event.state.in_([State.reported.value, *(s.value for s in OPEN_STATES)]),
-            Event.created_at >= created - DUPLICATE_WINDOW,
-            Event.created_at <= created + DUPLICATE_WINDOW,
+            Event.subtype_code.in_({e.subtype_code for e in placed}),
+            Event.state.in_(_DUPLICATE_STATES),
+            Event.created_at >= min(times) - DUPLICATE_WINDOW,
+            Event.created_at <= max(times) + DUPLICATE_WINDOW,
             Event.lon.is_not(None),
+            scope.clause(Event.grid_code),
         )
     ).all()
-    found = [
-        (d, other)
-        for other in nearby
-        if other.lon is not None
-        and other.lat is not None
-        and (d := _metres(event.lon, event.lat, other.lon, other.lat)) <= DUPLICATE_RADIUS_M
-    ]
-    return [other for _d, other in sorted(found, key=lambda pair: pair[0])]
+    by_type: dict[str, list[Event]] = {}
+    for candidate in candidates:
+        by_type.setdefault(candidate.subtype_code, []).append(candidate)
+    found: dict[int, list[Event]] = {}
+    for event, created in zip(placed, times, strict=True):
+        near = [
+            (metres, other)
+            for other in by_type.get(event.subtype_code, [])
+            if other.id != event.id
+            and abs(_aware(other.created_at) - created) <= DUPLICATE_WINDOW
+            and (metres := _near(event, other)) is not None
+        ]
+        if near:
+            found[event.id] = [other for _metres, other in sorted(near, key=lambda pair: pair[0])]
+    return found
 
 
-def merge(session: Session, duplicate: Event, *, into: Event, actor: Actor) -> Event:
-    """The desk merges a newly reported duplicate into the event it repeats (不予立案 with that reason)."""
+def merge(
+    session: Session, duplicate: Event, *, into: Event, actor: Actor, version: int | None = None
+) -> Event:
+    """The desk merges a newly reported duplicate into the event it repeats (不予立案 with that reason), on
+    the duplicate's ``version`` the desk read. The event kept must still be live: not cancelled, merged
+    away or finished."""
     if duplicate.id == into.id:
         raise InvalidInput("An event cannot be merged into itself")
     if duplicate.subtype_code != into.subtype_code:
         raise InvalidInput("Only events of the same type can be merged")
-    act(session, duplicate, Action.cancel, actor=actor, reason=f"与 {into.ticket} 重复，已合并")
+    if into.duplicate_of_id is not None or into.state not in _DUPLICATE_STATES:
+        merged = " (merged into another event)" if into.duplicate_of_id else ""
+        raise Conflict(f"{into.ticket} is {into.state}{merged}: merge into an event that is still open")
+    reason = f"与 {into.ticket} 重复，已合并"
+    act(session, duplicate, Action.cancel, actor=actor, reason=reason, version=version)
     duplicate.duplicate_of_id = into.id
     return duplicate
 
