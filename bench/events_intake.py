@@ -636,6 +636,19 @@ async def drive(
     return figures, ledger
 
 
+def machine_reference_seconds() -> float:
+    """Seconds for 10 million additions in a plain Python loop (best of three): ~0.4 s on a current
+    desktop core; the intake path is Python throughout, so its rate scales with this."""
+    best = float("inf")
+    for _ in range(3):
+        started = time.perf_counter()
+        total = 0
+        for i in range(10_000_000):
+            total += i
+        best = min(best, time.perf_counter() - started)
+    return round(best, 2)
+
+
 def run_backend(backend: str, args: argparse.Namespace) -> dict[str, object]:
     rng = random.Random(args.seed)
     with tempfile.TemporaryDirectory(prefix=f"gridgov-intake-{backend}-") as tmp_name:
@@ -678,6 +691,8 @@ def run_backend(backend: str, args: argparse.Namespace) -> dict[str, object]:
     return {
         "backend": backend,
         "server": f"gridgov serve --no-jobs, {args.workers} uvicorn worker(s)",
+        # How fast this machine runs Python today: figures from different days compare only through it.
+        "machine_python_loop_s": machine_reference_seconds(),
         "concurrency": args.concurrency,
         "setup_s": round(setup_s, 1),
         **figures,

@@ -32,7 +32,9 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=5000")
+    # SQLite has one writer at a time and wakes waiting writers in no particular order: under a burst of
+    # concurrent writes an unlucky one can wait several seconds. Waiting is better than failing the write.
+    cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
 
 

@@ -42,6 +42,8 @@ class Settings(BaseSettings):
     # requests open and close connections of their own, which costs more than the query.
     db_pool_size: int = Field(default=20, ge=1)
     db_max_overflow: int = Field(default=20, ge=0)
+    # Threads per server process running requests' database work (see web/app.py's lifespan).
+    request_threads: int = Field(default=8, ge=1)
 
     @property
     def resolved_database_url(self) -> str:
