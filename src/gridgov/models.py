@@ -8,4 +8,7 @@ def import_all_models() -> None:
     import gridgov.address.models
     import gridgov.areas.models
     import gridgov.audit.models
-    import gridgov.events.models  # noqa: F401
+    import gridgov.events.models
+    import gridgov.ingest.models
+    import gridgov.registry.models
+    import gridgov.tasks.models  # noqa: F401

@@ -1,0 +1,2 @@
+"""Grid-worker tasks: verify, inspect, visit — a target referenced by kind and id, so any line can make
+one."""
