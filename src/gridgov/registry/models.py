@@ -27,6 +27,8 @@ class _Placed:
     community_code: Mapped[str | None] = mapped_column(String(15), nullable=True, index=True)
     grid_code: Mapped[str | None] = mapped_column(String(15), nullable=True, index=True)
     lineage: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # The last import batch that saw this record: a row of the same batch seen again is a duplicate.
+    seen_batch_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 

@@ -1,4 +1,5 @@
-"""block data: registry, ingest sources and batches, quarantine, tasks
+"""block data: registry (buildings, dwellings, people, rentals, entities, care tags, changes, area counts),
+ingest sources, batches and quarantine, grid-worker tasks
 
 Revision ID: 0007_block_data
 Revises: 0006_events
@@ -56,6 +57,7 @@ def upgrade() -> None:
         sa.Column("community_code", sa.String(length=15), nullable=True),
         sa.Column("grid_code", sa.String(length=15), nullable=True),
         sa.Column("lineage", sa.JSON(), nullable=False),
+        sa.Column("seen_batch_id", sa.Integer(), nullable=True),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_reg_building")),
         sa.UniqueConstraint("code", name=op.f("uq_reg_building_code")),
@@ -93,6 +95,7 @@ def upgrade() -> None:
         sa.Column("community_code", sa.String(length=15), nullable=True),
         sa.Column("grid_code", sa.String(length=15), nullable=True),
         sa.Column("lineage", sa.JSON(), nullable=False),
+        sa.Column("seen_batch_id", sa.Integer(), nullable=True),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_reg_dwelling")),
         sa.UniqueConstraint("code", name=op.f("uq_reg_dwelling_code")),
@@ -125,6 +128,7 @@ def upgrade() -> None:
         sa.Column("community_code", sa.String(length=15), nullable=True),
         sa.Column("grid_code", sa.String(length=15), nullable=True),
         sa.Column("lineage", sa.JSON(), nullable=False),
+        sa.Column("seen_batch_id", sa.Integer(), nullable=True),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_reg_legal_entity")),
         sa.UniqueConstraint("credit_code", name=op.f("uq_reg_legal_entity_credit_code")),
@@ -163,6 +167,7 @@ def upgrade() -> None:
         sa.Column("community_code", sa.String(length=15), nullable=True),
         sa.Column("grid_code", sa.String(length=15), nullable=True),
         sa.Column("lineage", sa.JSON(), nullable=False),
+        sa.Column("seen_batch_id", sa.Integer(), nullable=True),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_reg_person")),
         sa.UniqueConstraint("id_hash", name=op.f("uq_reg_person_id_hash")),
@@ -191,6 +196,7 @@ def upgrade() -> None:
         sa.Column("community_code", sa.String(length=15), nullable=True),
         sa.Column("grid_code", sa.String(length=15), nullable=True),
         sa.Column("lineage", sa.JSON(), nullable=False),
+        sa.Column("seen_batch_id", sa.Integer(), nullable=True),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_reg_rental")),
     )
