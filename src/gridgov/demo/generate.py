@@ -44,11 +44,12 @@ from pathlib import Path
 
 import numpy as np
 
+from gridgov.core.files import sha256_of
 from gridgov.demo import entities, events, housing, population, world
 from gridgov.demo import rows as rw
 from gridgov.demo.addresses import write_addresses
 from gridgov.demo.persons import IdRegistry
-from gridgov.demo.writers import XLSX_MAX_ROWS, sha256_of
+from gridgov.demo.writers import XLSX_MAX_ROWS
 
 GENERATOR_VERSION = "1.0.0"
 DEFAULT_AS_OF = date(2026, 10, 31)

@@ -13,7 +13,6 @@
 from __future__ import annotations
 
 import csv
-import hashlib
 import re
 import shutil
 import zipfile
@@ -27,14 +26,6 @@ XLSX_MAX_ROWS = 200_000
 FIXED_ZIP_TIME = (2020, 1, 1, 0, 0, 0)
 FIXED_DOC_TIME = datetime(2020, 1, 1, 0, 0, 0)
 _CORE_TIME = re.compile(r"(<dcterms:(created|modified)[^>]*>)[^<]*(</dcterms:\2>)")
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 class TableWriter:
