@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from openpyxl import load_workbook
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -142,3 +143,46 @@ def test_the_cli_run_killed_mid_batch_and_run_again_leaves_no_duplicates(
         assert session.scalar(select(func.count()).select_from(Person)) == len(persons)
         held = session.scalar(select(func.count()).select_from(QuarantineRow))
     assert held == sum(1 for row in truth.values() if row["broken"])
+
+
+def test_quarantined_rows_download_as_xlsx_with_reasons_and_replay_when_fixed(
+    world_db: sessionmaker[Session], demo_world: Path, truth: dict[str, dict[str, str]], tmp_path: Path
+) -> None:
+    first = service.ingest_file(world_db, demo_world / FEED, source=SOURCE)
+    out = tmp_path / "quarantine.xlsx"
+    with world_db() as session:
+        assert service.export_quarantine(session, first.batch, out) == first.quarantined
+    book = load_workbook(out)
+    sheet = book.active
+    assert sheet is not None
+    header = [cell.value for cell in sheet[1]]
+    assert header[-2:] == ["原文件行号", "不予入库原因"] and header[0] == "申报编号"
+    rows = list(sheet.iter_rows(min_row=2))
+    reasons = {str(row[0].value): str(row[-1].value) for row in rows}
+    garbage = [r for r, t in truth.items() if t["broken"] == "garbage_date"]
+    # (A garbage date such as "N/A" reads as an empty cell: then the date is reported missing.)
+    assert garbage and all("不是有效日期" in reasons[r] or "期」缺少必填内容" in reasons[r] for r in garbage)
+    missing = [r for r, t in truth.items() if t["broken"] == "missing_required"]
+    assert all("缺少必填内容" in reasons[r] for r in missing)
+    # A person fixes the bad dates the reasons name (nothing else) and imports the file again.
+    dates = {"出生日期", "入住日期", "申报日期"}
+    for row in (row for row in rows if str(row[0].value) in garbage):
+        for i, name in enumerate(header):
+            reason = str(row[-1].value)
+            if name in dates and (f"「{name}」不是有效日期" in reason or f"「{name}」缺少必填内容" in reason):
+                row[i].value = "2020-01-01"
+    book.save(out)
+    replay = service.ingest_file(world_db, out, source=SOURCE)
+    assert replay.rows == first.quarantined
+    assert replay.quarantined == first.quarantined - len(garbage)
+    assert replay.accepted + replay.merged + replay.unchanged == len(garbage)
+    with world_db() as session:
+        earlier = select(QuarantineRow.row_id, QuarantineRow.status).where(
+            QuarantineRow.batch_id == first.batch
+        )
+        states = dict(session.execute(earlier).all())
+        still_open = session.scalar(
+            select(func.count()).select_from(QuarantineRow).where(QuarantineRow.status == "open")
+        )
+    assert set(states.values()) == {"replayed"}  # every row was sent again: settled by the new batch
+    assert still_open == first.quarantined - len(garbage)  # those held again, under the new batch

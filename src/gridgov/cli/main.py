@@ -699,6 +699,21 @@ def ingest(
     )
 
 
+@app.command()
+def quarantine(
+    batch: Annotated[int, typer.Argument(help="The import batch (printed by gridgov ingest)")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="XLSX file to write")],
+    lang: Annotated[str, typer.Option(help="Language of the reasons: zh-CN or en")] = "zh-CN",
+) -> None:
+    """Write a batch's quarantined rows as XLSX, with their row number and reasons: fix the cells and
+    import the file again with the same --source; the fixed rows go in and are marked replayed."""
+    from gridgov.ingest.service import export_quarantine
+
+    with clear_errors(), _session() as session:
+        count = export_quarantine(session, batch, out, lang=lang)
+    console.print(f"{count} quarantined rows → {out}", markup=False)
+
+
 # ------------------------------------------------------------------------------------------------ open311
 
 open311_app = typer.Typer(help="Open311 GeoReport v2 at /open311/v2/.", no_args_is_help=True)

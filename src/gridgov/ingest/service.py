@@ -37,6 +37,7 @@ from gridgov.core.clock import now as clock_now
 from gridgov.core.db import transaction
 from gridgov.core.errors import InvalidInput, NotFound
 from gridgov.core.files import sha256_of
+from gridgov.core.i18n import translate
 from gridgov.ingest.mapping import MappedRow, MappingSpec, builtin_specs, load_spec, map_row
 from gridgov.ingest.models import Batch, QuarantineRow, Source
 from gridgov.ingest.readers import RawRow, detect_format, read_rows
@@ -166,14 +167,14 @@ def ingest_file(
             )
             session.add(batch)
             session.flush()
-        batch_id, next_row = batch.id, batch.next_row
+        batch_id, next_row, source_id = batch.id, batch.next_row, src.id
     report = BatchReport(batch=batch_id, source=source, file=str(path))
     if resumed:
         report.resumed_from_row = next_row
     rows = (raw for raw in read_rows(path, kind) if raw.number >= next_row)
     for chunk in _chunks(rows, chunk_rows):
         with transaction(factory) as session:
-            counts = _ingest_people(session, spec, batch_id, chunk)
+            counts = _ingest_people(session, spec, source_id, batch_id, chunk)
             batch = session.get_one(Batch, batch_id)
             for name in ("rows", "accepted", "merged", "unchanged", "quarantined"):
                 setattr(batch, name, getattr(batch, name) + counts[name])
@@ -209,13 +210,16 @@ def _id_hash(values: dict[str, Any], raw_text: str | None) -> str | None:
 
 
 def _ingest_people(
-    session: Session, spec: MappingSpec, batch_id: int, chunk: Sequence[RawRow]
+    session: Session, spec: MappingSpec, source_id: int, batch_id: int, chunk: Sequence[RawRow]
 ) -> Counter[str]:
     from gridgov.address.batch import cached_library, match_texts
     from gridgov.address.match import decide
 
     counts: Counter[str] = Counter(rows=len(chunk))
     mapped = [map_row(spec, raw.cells, problems=raw.problems) for raw in chunk]
+    # A row sent again (a fixed quarantine row) settles its earlier entry, whether it goes in this time or
+    # is held again (then under this batch, with its new reasons).
+    _mark_replayed(session, source_id, batch_id, {row.row_id for row in mapped if row.row_id})
     _quarantine(session, batch_id, chunk, mapped, counts)
     good = [(raw, row) for raw, row in zip(chunk, mapped, strict=True) if row.ok]
     if not good:
@@ -458,6 +462,77 @@ def _quarantine(
     if held:
         session.execute(insert(cast(Table, QuarantineRow.__table__)), held)
     counts["quarantined"] += len(held)
+
+
+def describe_problem(problem: dict[str, Any], lang: str = "zh-CN") -> str:
+    """A quarantine reason a person understands (zh-CN first), from a stored problem."""
+    message = _PROBLEM_MESSAGES.get(str(problem.get("code")))
+    column = str(problem.get("column") or problem.get("field") or "")
+    return message(lang, column) if message else str(problem.get("code"))
+
+
+_PROBLEM_MESSAGES: dict[str, Callable[[str, str], str]] = {
+    "missing_required": lambda lang, c: translate("ingest.problem.missing_required", lang, column=c),
+    "missing_row_id": lambda lang, c: translate("ingest.problem.missing_row_id", lang, column=c),
+    "wrong_column_count": lambda lang, c: translate("ingest.problem.wrong_column_count", lang, column=c),
+    "bad_date": lambda lang, c: translate("ingest.problem.bad_date", lang, column=c),
+    "date_in_future": lambda lang, c: translate("ingest.problem.date_in_future", lang, column=c),
+    "bad_number": lambda lang, c: translate("ingest.problem.bad_number", lang, column=c),
+    "bad_resident_id": lambda lang, c: translate("ingest.problem.bad_resident_id", lang, column=c),
+    "bad_credit_code": lambda lang, c: translate("ingest.problem.bad_credit_code", lang, column=c),
+    "bad_phone": lambda lang, c: translate("ingest.problem.bad_phone", lang, column=c),
+    "unknown_code": lambda lang, c: translate("ingest.problem.unknown_code", lang, column=c),
+    "too_long": lambda lang, c: translate("ingest.problem.too_long", lang, column=c),
+    "bad_json": lambda lang, c: translate("ingest.problem.bad_json", lang, column=c),
+}
+
+
+def export_quarantine(session: Session, batch_id: int, out: Path, *, lang: str = "zh-CN") -> int:
+    """The batch's open quarantined rows as XLSX: the source's own columns as they arrived, then the row's
+    number in the file and the reasons. Fix the cells, delete nothing, and import the file again under
+    the same source: the fixed rows go in, and their quarantine entries are marked replayed."""
+    from openpyxl import Workbook
+
+    batch = session.get(Batch, batch_id)
+    if batch is None:
+        raise NotFound(f"No import batch {batch_id}")
+    _source, spec = source_with_spec(session, session.get_one(Source, batch.source_id).name)
+    held = session.scalars(
+        select(QuarantineRow)
+        .where(QuarantineRow.batch_id == batch_id, QuarantineRow.status == "open")
+        .order_by(QuarantineRow.row_number)
+    ).all()
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.title = "quarantine"
+    columns = spec.columns
+    extra = [translate("ingest.quarantine.row", lang), translate("ingest.quarantine.reason", lang)]
+    sheet.append([*columns, *extra])
+    for row in held:
+        cells = row.cells or {}
+        reasons = "；".join(describe_problem(problem, lang) for problem in row.problems)
+        sheet.append([cells.get(column) for column in columns] + [row.row_number, reasons])
+    out.parent.mkdir(parents=True, exist_ok=True)
+    book.save(out)
+    return len(held)
+
+
+def _mark_replayed(session: Session, source_id: int, batch_id: int, row_ids: set[str]) -> None:
+    """Open quarantine entries of earlier batches of this source whose row came again: settled by
+    ``batch_id``."""
+    if not row_ids:
+        return
+    earlier = select(Batch.id).where(Batch.source_id == source_id, Batch.id != batch_id)
+    session.execute(
+        update(QuarantineRow)
+        .where(
+            QuarantineRow.status == "open",
+            QuarantineRow.row_id.in_(row_ids),
+            QuarantineRow.batch_id.in_(earlier),
+        )
+        .values(status="replayed", resolved_batch_id=batch_id)
+    )
 
 
 def area_counts(session: Session, area_code: str) -> dict[str, int]:
