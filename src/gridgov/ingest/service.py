@@ -41,11 +41,12 @@ from gridgov.core.i18n import translate
 from gridgov.ingest.mapping import MappedRow, MappingSpec, builtin_specs, load_spec, map_row
 from gridgov.ingest.models import Batch, QuarantineRow, Source
 from gridgov.ingest.readers import RawRow, detect_format, read_rows
-from gridgov.registry.models import AreaCount, Person, RegistryChange
+from gridgov.registry.models import AreaCount, LegalEntity, Person, RegistryChange
 
 DISTRICT_CODE = "440305000000"
 CHUNK_ROWS = 2000
 PERSON = cast(Table, Person.__table__)
+ENTITY = cast(Table, LegalEntity.__table__)
 ID_CONTEXT = "reg_person.id_number"
 PHONE_CONTEXT = "reg_person.phone"
 # Fields a later row may fill when the record lacks them (a duplicate adds, it does not overwrite).
@@ -141,8 +142,10 @@ def ingest_file(
     sha = sha256_of(path)
     with transaction(factory) as session:
         src, spec = source_with_spec(session, source)
-        if spec.record != "person":
-            raise InvalidInput(f"Importing '{spec.record}' records is not built yet (people are)")
+        if spec.record not in _PIPELINES:
+            raise InvalidInput(
+                f"Importing '{spec.record}' records is not built yet (people and entities are)"
+            )
         batch = session.scalars(
             select(Batch).where(
                 Batch.source_id == src.id, Batch.file_sha256 == sha, Batch.status == "running"
@@ -174,7 +177,7 @@ def ingest_file(
     rows = (raw for raw in read_rows(path, kind) if raw.number >= next_row)
     for chunk in _chunks(rows, chunk_rows):
         with transaction(factory) as session:
-            counts = _ingest_people(session, spec, source_id, batch_id, chunk)
+            counts = _PIPELINES[spec.record](session, spec, source_id, batch_id, chunk)
             batch = session.get_one(Batch, batch_id)
             for name in ("rows", "accepted", "merged", "unchanged", "quarantined"):
                 setattr(batch, name, getattr(batch, name) + counts[name])
@@ -283,7 +286,7 @@ def _ingest_people(
     if inserts:
         session.execute(insert(PERSON), list(inserts.values()))
     if updates:
-        _update_people(session, list(updates.values()))
+        _update_by(session, PERSON, "id_hash", list(updates.values()))
     if changes:
         session.execute(insert(cast(Table, RegistryChange.__table__)), changes)
     _bump_counts(session, area_deltas)
@@ -371,25 +374,26 @@ def _moved(stored: Any, change: dict[str, Any], batch_id: int, now: Any) -> dict
     }
 
 
-def _update_people(session: Session, rows: list[dict[str, Any]]) -> None:
+def _update_by(session: Session, table: Table, key: str, rows: list[dict[str, Any]]) -> None:
+    """Write whole rows back, matched on their identity column ``key`` (one executemany)."""
     from sqlalchemy import bindparam
 
-    columns = [c.name for c in PERSON.columns if c.name not in ("id", "id_hash")]
+    columns = [c.name for c in table.columns if c.name not in ("id", key)]
     statement = (
-        update(PERSON)
-        .where(PERSON.c.id_hash == bindparam("match_hash"))
+        update(table)
+        .where(table.c[key] == bindparam("match_key"))
         .values({name: bindparam(f"v_{name}") for name in columns})
     )
     session.execute(
         statement,
-        [{"match_hash": row["id_hash"], **{f"v_{name}": row.get(name) for name in columns}} for row in rows],
+        [{"match_key": row[key], **{f"v_{name}": row.get(name) for name in columns}} for row in rows],
     )
 
 
-def _count_person(deltas: Counter[tuple[str, str]], values: dict[str, Any], sign: int) -> None:
-    metrics = ["people"]
-    if values.get("household_type") in ("registered", "floating"):
-        metrics.append(f"people_{values['household_type']}")
+def _count_in_areas(
+    deltas: Counter[tuple[str, str]], values: dict[str, Any], metrics: list[str], sign: int
+) -> None:
+    """Add ``sign`` to each metric in the district and in the record's street, community and grid."""
     for area in (
         DISTRICT_CODE,
         values.get("street_code"),
@@ -399,6 +403,13 @@ def _count_person(deltas: Counter[tuple[str, str]], values: dict[str, Any], sign
         if area:
             for metric in metrics:
                 deltas[(area, metric)] += sign
+
+
+def _count_person(deltas: Counter[tuple[str, str]], values: dict[str, Any], sign: int) -> None:
+    metrics = ["people"]
+    if values.get("household_type") in ("registered", "floating"):
+        metrics.append(f"people_{values['household_type']}")
+    _count_in_areas(deltas, values, metrics, sign)
 
 
 def _bump_counts(session: Session, deltas: Counter[tuple[str, str]]) -> None:
@@ -462,6 +473,173 @@ def _quarantine(
     if held:
         session.execute(insert(cast(Table, QuarantineRow.__table__)), held)
     counts["quarantined"] += len(held)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Legal entities
+
+# Filled when missing; the register's newest word on these wins (a change is recorded).
+_ENTITY_FILLABLE = (
+    "entity_type",
+    "legal_representative",
+    "registered_capital_wan",
+    "established_on",
+    "industry",
+    "registered_address_text",
+    "registered_address_code",
+    "risk_level",
+    "three_small_kind",
+)
+_ENTITY_PLACE = (
+    "operating_address_text",
+    "operating_address_code",
+    "street_code",
+    "community_code",
+    "grid_code",
+)
+
+
+def _ingest_entities(
+    session: Session, spec: MappingSpec, source_id: int, batch_id: int, chunk: Sequence[RawRow]
+) -> Counter[str]:
+    """Legal entities, one per unified social credit code (a code that fails its check is kept as written
+    and flagged: the same wrong code typed twice still meets itself)."""
+    from gridgov.address.batch import cached_library, match_texts
+    from gridgov.address.match import decide
+
+    counts: Counter[str] = Counter(rows=len(chunk))
+    mapped = [map_row(spec, raw.cells, problems=raw.problems) for raw in chunk]
+    _mark_replayed(session, source_id, batch_id, {row.row_id for row in mapped if row.row_id})
+    _quarantine(session, batch_id, chunk, mapped, counts)
+    good = [(raw, row) for raw, row in zip(chunk, mapped, strict=True) if row.ok]
+    if not good:
+        return counts
+    code_column = spec.fields["credit_code"].column
+    keys = [
+        row.values.get("credit_code") or str(raw.cells.get(code_column) or "").strip().upper()[:32]
+        for raw, row in good
+    ]
+    existing = {
+        entity["credit_code"]: entity
+        for entity in session.execute(select(ENTITY).where(ENTITY.c.credit_code.in_(set(keys)))).mappings()
+    }
+    library = cached_library(session)
+    operating = match_texts(library, [row.values["operating_address"] for _raw, row in good])
+    registered = match_texts(library, [row.values.get("registered_address") for _raw, row in good])
+    now = clock_now()
+    inserts: dict[str, dict[str, Any]] = {}
+    updates: dict[str, dict[str, Any]] = {}
+    changes: list[dict[str, Any]] = []
+    area_deltas: Counter[tuple[str, str]] = Counter()
+    for (raw, row), key, op_match, reg_match in zip(good, keys, operating, registered, strict=True):
+        if row.flags:
+            counts["flagged"] += 1
+        values = _entity_values(row, op_match, reg_match, decide)
+        values["credit_code_valid"] = "credit_code" not in {flag.field for flag in row.flags}
+        lineage = {name: f"b{batch_id}:r{raw.number}" for name, value in values.items() if value is not None}
+        seen = inserts.get(key) or updates.get(key) or existing.get(key)
+        if seen is None:
+            inserts[key] = {
+                **values,
+                "credit_code": key,
+                "lineage": lineage,
+                "seen_batch_id": batch_id,
+                "updated_at": now,
+            }
+            counts["accepted"] += 1
+            _count_entity(area_deltas, values, +1)
+            continue
+        this_batch = seen.get("seen_batch_id") == batch_id
+        stored = dict(seen)
+        change = {
+            name: values[name] for name in _ENTITY_FILLABLE if stored.get(name) is None and values.get(name)
+        }
+        if values["status"] != stored.get("status"):
+            change["status"] = values["status"]
+        if values["operating_address_code"] and values["operating_address_code"] != stored.get(
+            "operating_address_code"
+        ):
+            change.update({name: values[name] for name in _ENTITY_PLACE})
+        if not change:
+            counts["merged" if this_batch else "unchanged"] += 1
+            continue
+        counts["merged" if this_batch else "accepted"] += 1
+        merged_lineage = dict(stored.get("lineage") or {})
+        merged_lineage.update({name: lineage[name] for name in change if name in lineage})
+        change["lineage"] = merged_lineage
+        target = inserts.get(key)
+        if target is not None:
+            target.update(change)
+        else:
+            updates[key] = {**stored, **change, "seen_batch_id": batch_id, "updated_at": now}
+        if "status" in change or "grid_code" in change:
+            _count_entity(area_deltas, stored, -1)
+            _count_entity(area_deltas, {**stored, **change}, +1)
+        if stored.get("id") is not None:
+            for kind, field in (("entity_status", "status"), ("entity_moved", "grid_code")):
+                if field in change:
+                    changes.append(
+                        {
+                            "kind": kind,
+                            "record_kind": "entity",
+                            "record_id": stored["id"],
+                            "grid_code": change.get("grid_code", stored.get("grid_code")),
+                            "batch_id": batch_id,
+                            "at": now,
+                            "details": {"from": stored.get(field), "to": change[field]},
+                        }
+                    )
+    if inserts:
+        session.execute(insert(ENTITY), list(inserts.values()))
+    if updates:
+        _update_by(session, ENTITY, "credit_code", list(updates.values()))
+    if changes:
+        session.execute(insert(cast(Table, RegistryChange.__table__)), changes)
+    _bump_counts(session, area_deltas)
+    return counts
+
+
+def _entity_values(
+    row: MappedRow, op_match: Sequence[str], reg_match: Sequence[str], decide: Callable[[float], str]
+) -> dict[str, Any]:
+    values = row.values
+    op_code, _t, _l, op_score, _d, street, community, grid, _r = op_match
+    op_placed = bool(op_code) and decide(float(op_score or 0)) != "reject"
+    reg_code, _t2, _l2, reg_score, *_rest = reg_match
+    reg_placed = bool(reg_code) and decide(float(reg_score or 0)) != "reject"
+    return {
+        "name": values["name"],
+        "entity_type": values.get("entity_type"),
+        "legal_representative": values.get("legal_representative"),
+        "registered_capital_wan": values.get("registered_capital_wan"),
+        "established_on": values.get("established_on"),
+        "status": values.get("status") or "active",
+        "industry": values.get("industry"),
+        "registered_address_text": values.get("registered_address"),
+        "registered_address_code": reg_code if reg_placed else None,
+        "operating_address_text": values["operating_address"],
+        "operating_address_code": op_code if op_placed else None,
+        "risk_level": values.get("risk_level"),
+        "three_small_kind": values.get("three_small_kind"),
+        "street_code": (street or None) if op_placed else None,
+        "community_code": (community or None) if op_placed else None,
+        "grid_code": (grid or None) if op_placed else None,
+    }
+
+
+def _count_entity(deltas: Counter[tuple[str, str]], values: dict[str, Any], sign: int) -> None:
+    if values.get("status", "active") != "active":
+        return  # counted while operating: a deregistered or revoked entity leaves the counts
+    metrics = ["entities"]
+    if values.get("three_small_kind"):
+        metrics.append("entities_three_small")
+    _count_in_areas(deltas, values, metrics, sign)
+
+
+_PIPELINES: dict[str, Callable[[Session, MappingSpec, int, int, Sequence[RawRow]], Counter[str]]] = {
+    "person": _ingest_people,
+    "entity": _ingest_entities,
+}
 
 
 def describe_problem(problem: dict[str, Any], lang: str = "zh-CN") -> str:

@@ -110,7 +110,7 @@ class LegalEntity(_Placed, Base):
     __tablename__ = "reg_legal_entity"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    credit_code: Mapped[str] = mapped_column(String(18), unique=True)
+    credit_code: Mapped[str] = mapped_column(String(32), unique=True)  # as written when it fails its check
     credit_code_valid: Mapped[bool] = mapped_column(Boolean, default=True)
     name: Mapped[str] = mapped_column(String(200))
     entity_type: Mapped[str] = mapped_column(String(32))

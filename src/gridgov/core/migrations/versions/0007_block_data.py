@@ -109,7 +109,7 @@ def upgrade() -> None:
     op.create_table(
         "reg_legal_entity",
         sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("credit_code", sa.String(length=18), nullable=False),
+        sa.Column("credit_code", sa.String(length=32), nullable=False),
         sa.Column("credit_code_valid", sa.Boolean(), nullable=False),
         sa.Column("name", sa.String(length=200), nullable=False),
         sa.Column("entity_type", sa.String(length=32), nullable=False),
