@@ -24,7 +24,7 @@ os.environ.setdefault("GRIDGOV_VAR_DIR", str(REPO / "var" / "test"))
 from fastapi import FastAPI  # noqa: E402
 from fastapi.testclient import TestClient  # noqa: E402
 from sqlalchemy import Engine, create_engine, text  # noqa: E402
-from sqlalchemy.orm import Session  # noqa: E402
+from sqlalchemy.orm import Session, sessionmaker  # noqa: E402
 
 from gridgov.audit.service import install_write_auditing  # noqa: E402
 from gridgov.core.db import make_engine, session_factory  # noqa: E402
@@ -283,3 +283,21 @@ def cli_env(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     yield
     get_settings.cache_clear()
     get_engine.cache_clear()
+
+
+@pytest.fixture
+def world_db(
+    backend: str, empty_engine_factory: Callable[[str], Engine], demo_world: Path
+) -> Iterator[sessionmaker[Session]]:
+    """A fresh database with the areas and the demo world's address library (for the import pipeline)."""
+    from gridgov.address.service import import_file
+    from gridgov.areas.service import load_nanshan_areas
+
+    engine = empty_engine_factory(backend)
+    factory = session_factory(engine)
+    with factory() as session:
+        load_nanshan_areas(session)
+        import_file(session, demo_world / "addresses" / "standard_addresses.csv", source="demo-world")
+        import_file(session, demo_world / "addresses" / "dwellings.csv", source="demo-world")
+        session.commit()
+    yield factory

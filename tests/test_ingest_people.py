@@ -11,17 +11,13 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from openpyxl import load_workbook
-from sqlalchemy import Engine, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from gridgov.address.service import import_file
-from gridgov.areas.service import load_nanshan_areas
-from gridgov.core.db import session_factory
 from gridgov.ingest import service
 from gridgov.ingest.models import Batch, QuarantineRow
 from gridgov.registry.models import Person
@@ -34,21 +30,6 @@ FEED = "population/residents_self_declared.csv"
 def truth(demo_world: Path) -> dict[str, dict[str, str]]:
     with (demo_world / "population" / "residents_truth.csv").open(encoding="utf-8-sig") as handle:
         return {row["record_id"]: row for row in csv.DictReader(handle)}
-
-
-@pytest.fixture
-def world_db(
-    backend: str, empty_engine_factory: Callable[[str], Engine], demo_world: Path
-) -> Iterator[sessionmaker[Session]]:
-    """A fresh database with the areas and the world's address library."""
-    engine = empty_engine_factory(backend)
-    factory = session_factory(engine)
-    with factory() as session:
-        load_nanshan_areas(session)
-        import_file(session, demo_world / "addresses" / "standard_addresses.csv", source="demo-world")
-        import_file(session, demo_world / "addresses" / "dwellings.csv", source="demo-world")
-        session.commit()
-    yield factory
 
 
 def test_the_population_feed_lands_counted_quarantined_and_merged(

@@ -20,6 +20,7 @@ This module covers the population feed (``record: person``); rentals and legal e
 
 from __future__ import annotations
 
+import hashlib
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
@@ -41,12 +42,14 @@ from gridgov.core.i18n import translate
 from gridgov.ingest.mapping import MappedRow, MappingSpec, builtin_specs, load_spec, map_row
 from gridgov.ingest.models import Batch, QuarantineRow, Source
 from gridgov.ingest.readers import RawRow, detect_format, read_rows
-from gridgov.registry.models import AreaCount, LegalEntity, Person, RegistryChange
+from gridgov.registry.models import AreaCount, LegalEntity, Person, RegistryChange, Rental, RentalTenant
 
 DISTRICT_CODE = "440305000000"
 CHUNK_ROWS = 2000
 PERSON = cast(Table, Person.__table__)
 ENTITY = cast(Table, LegalEntity.__table__)
+RENTAL = cast(Table, Rental.__table__)
+TENANT = cast(Table, RentalTenant.__table__)
 ID_CONTEXT = "reg_person.id_number"
 PHONE_CONTEXT = "reg_person.phone"
 # Fields a later row may fill when the record lacks them (a duplicate adds, it does not overwrite).
@@ -144,7 +147,7 @@ def ingest_file(
         src, spec = source_with_spec(session, source)
         if spec.record not in _PIPELINES:
             raise InvalidInput(
-                f"Importing '{spec.record}' records is not built yet (people and entities are)"
+                f"Importing '{spec.record}' records is not built yet (people, rentals and entities are)"
             )
         batch = session.scalars(
             select(Batch).where(
@@ -475,6 +478,38 @@ def _quarantine(
     counts["quarantined"] += len(held)
 
 
+def _settle(
+    counts: Counter[str],
+    key: str,
+    stored: dict[str, Any],
+    change: dict[str, Any],
+    lineage: dict[str, str],
+    inserts: dict[str, dict[str, Any]],
+    updates: dict[str, dict[str, Any]],
+    batch_id: int,
+    now: Any,
+) -> bool:
+    """Count a row that resolved to a known record and queue its change; False when it changes nothing.
+
+    Merged when this batch already made or changed the record (a duplicate row), else accepted (a
+    change) or unchanged (nothing new). Lineage follows every changed field.
+    """
+    this_batch = stored.get("seen_batch_id") == batch_id
+    if not change:
+        counts["merged" if this_batch else "unchanged"] += 1
+        return False
+    counts["merged" if this_batch else "accepted"] += 1
+    merged_lineage = dict(stored.get("lineage") or {})
+    merged_lineage.update({name: lineage[name] for name in change if name in lineage})
+    change["lineage"] = merged_lineage
+    target = inserts.get(key)
+    if target is not None:
+        target.update(change)
+    else:
+        updates[key] = {**stored, **change, "seen_batch_id": batch_id, "updated_at": now}
+    return True
+
+
 # ---------------------------------------------------------------------------------------------------------
 # Legal entities
 
@@ -549,7 +584,6 @@ def _ingest_entities(
             counts["accepted"] += 1
             _count_entity(area_deltas, values, +1)
             continue
-        this_batch = seen.get("seen_batch_id") == batch_id
         stored = dict(seen)
         change = {
             name: values[name] for name in _ENTITY_FILLABLE if stored.get(name) is None and values.get(name)
@@ -560,18 +594,8 @@ def _ingest_entities(
             "operating_address_code"
         ):
             change.update({name: values[name] for name in _ENTITY_PLACE})
-        if not change:
-            counts["merged" if this_batch else "unchanged"] += 1
+        if not _settle(counts, key, stored, change, lineage, inserts, updates, batch_id, now):
             continue
-        counts["merged" if this_batch else "accepted"] += 1
-        merged_lineage = dict(stored.get("lineage") or {})
-        merged_lineage.update({name: lineage[name] for name in change if name in lineage})
-        change["lineage"] = merged_lineage
-        target = inserts.get(key)
-        if target is not None:
-            target.update(change)
-        else:
-            updates[key] = {**stored, **change, "seen_batch_id": batch_id, "updated_at": now}
         if "status" in change or "grid_code" in change:
             _count_entity(area_deltas, stored, -1)
             _count_entity(area_deltas, {**stored, **change}, +1)
@@ -636,9 +660,140 @@ def _count_entity(deltas: Counter[tuple[str, str]], values: dict[str, Any], sign
     _count_in_areas(deltas, values, metrics, sign)
 
 
+# ---------------------------------------------------------------------------------------------------------
+# Rentals
+
+_RENTAL_FILLABLE = ("landlord_id_enc", "landlord_phone_enc", "landlord_phone_hash", "end_date")
+
+
+def _ingest_rentals(
+    session: Session, spec: MappingSpec, source_id: int, batch_id: int, chunk: Sequence[RawRow]
+) -> Counter[str]:
+    """Rental registrations, one per dwelling + landlord + start date; the tenants named on it are kept by
+    the lookup hash of their ID (linked to the person when the population feed knows them). A later row
+    with another declared occupancy or end date updates it."""
+    from gridgov.address.batch import cached_library, match_texts
+    from gridgov.address.match import decide
+
+    counts: Counter[str] = Counter(rows=len(chunk))
+    mapped = [map_row(spec, raw.cells, problems=raw.problems) for raw in chunk]
+    _mark_replayed(session, source_id, batch_id, {row.row_id for row in mapped if row.row_id})
+    _quarantine(session, batch_id, chunk, mapped, counts)
+    good = [(raw, row) for raw, row in zip(chunk, mapped, strict=True) if row.ok]
+    if not good:
+        return counts
+    landlord_column = spec.fields["landlord_id_number"].column
+    matches = match_texts(cached_library(session), [row.values["address"] for _raw, row in good])
+    prepared = []
+    for (raw, row), match in zip(good, matches, strict=True):
+        code, _t, _l, score, _d, street, community, grid, _r = match
+        placed = bool(code) and decide(float(score or 0)) != "reject"
+        landlord_id = (
+            row.values.get("landlord_id_number") or str(raw.cells.get(landlord_column) or "").strip()
+        )
+        landlord_hash = crypto.lookup_hash(landlord_id.upper(), "resident_id") if landlord_id else None
+        phone = row.values.get("landlord_phone")
+        start: date | None = row.values.get("start_date")
+        where = code if placed else " ".join(row.values["address"].split())
+        key = hashlib.sha256(f"{where}|{landlord_hash}|{start}".encode()).hexdigest()
+        values = {
+            "dwelling_code": code if placed else None,
+            "address_text": row.values["address"],
+            "landlord_name": row.values["landlord_name"],
+            "landlord_id_hash": landlord_hash,
+            "landlord_id_enc": crypto.encrypt(landlord_id, ID_CONTEXT) if landlord_id else None,
+            "landlord_phone_enc": crypto.encrypt(phone, PHONE_CONTEXT) if phone else None,
+            "landlord_phone_hash": crypto.lookup_hash(phone, "phone") if phone else None,
+            "start_date": start,
+            "end_date": row.values.get("end_date"),
+            "declared_occupants": row.values.get("declared_occupants"),
+            "street_code": (street or None) if placed else None,
+            "community_code": (community or None) if placed else None,
+            "grid_code": (grid or None) if placed else None,
+        }
+        tenants = {crypto.lookup_hash(t, "resident_id") for t in row.values.get("tenant_id_numbers") or []}
+        prepared.append((raw, row, key, values, tenants))
+    existing = {
+        rental["identity_key"]: rental
+        for rental in session.execute(
+            select(RENTAL).where(RENTAL.c.identity_key.in_({key for _r, _m, key, _v, _t in prepared}))
+        ).mappings()
+    }
+    now = clock_now()
+    inserts: dict[str, dict[str, Any]] = {}
+    updates: dict[str, dict[str, Any]] = {}
+    tenants_of: dict[str, set[str]] = {}
+    area_deltas: Counter[tuple[str, str]] = Counter()
+    for raw, row, key, values, tenants in prepared:
+        if row.flags:
+            counts["flagged"] += 1
+        lineage = {name: f"b{batch_id}:r{raw.number}" for name, value in values.items() if value is not None}
+        tenants_of.setdefault(key, set()).update(tenants)
+        seen = inserts.get(key) or updates.get(key) or existing.get(key)
+        if seen is None:
+            inserts[key] = {
+                **values,
+                "identity_key": key,
+                "lineage": lineage,
+                "seen_batch_id": batch_id,
+                "updated_at": now,
+            }
+            counts["accepted"] += 1
+            _count_in_areas(area_deltas, values, ["rentals"], +1)
+            continue
+        stored = dict(seen)
+        change = {
+            name: values[name] for name in _RENTAL_FILLABLE if stored.get(name) is None and values.get(name)
+        }
+        if values["declared_occupants"] is not None and values["declared_occupants"] != stored.get(
+            "declared_occupants"
+        ):
+            change["declared_occupants"] = values["declared_occupants"]
+        if not _settle(counts, key, stored, change, lineage, inserts, updates, batch_id, now):
+            continue
+    if inserts:
+        session.execute(insert(RENTAL), list(inserts.values()))
+    if updates:
+        _update_by(session, RENTAL, "identity_key", list(updates.values()))
+    _add_tenants(session, tenants_of)
+    _bump_counts(session, area_deltas)
+    return counts
+
+
+def _add_tenants(session: Session, tenants_of: dict[str, set[str]]) -> None:
+    """Tenants named on the rentals (by identity key) that are not recorded yet: one row each."""
+    wanted = {key: hashes for key, hashes in tenants_of.items() if hashes}
+    if not wanted:
+        return
+    ids = dict(
+        session.execute(
+            select(RENTAL.c.identity_key, RENTAL.c.id).where(RENTAL.c.identity_key.in_(set(wanted)))
+        ).all()
+    )
+    known = {
+        (rental_id, id_hash)
+        for rental_id, id_hash in session.execute(
+            select(TENANT.c.rental_id, TENANT.c.id_hash).where(TENANT.c.rental_id.in_(set(ids.values())))
+        )
+    }
+    all_hashes = {h for hashes in wanted.values() for h in hashes}
+    people = dict(
+        session.execute(select(PERSON.c.id_hash, PERSON.c.id).where(PERSON.c.id_hash.in_(all_hashes))).all()
+    )
+    fresh = [
+        {"rental_id": ids[key], "id_hash": id_hash, "person_id": people.get(id_hash)}
+        for key, hashes in wanted.items()
+        for id_hash in sorted(hashes)
+        if (ids[key], id_hash) not in known
+    ]
+    if fresh:
+        session.execute(insert(TENANT), fresh)
+
+
 _PIPELINES: dict[str, Callable[[Session, MappingSpec, int, int, Sequence[RawRow]], Counter[str]]] = {
     "person": _ingest_people,
     "entity": _ingest_entities,
+    "rental": _ingest_rentals,
 }
 
 

@@ -82,6 +82,8 @@ class Rental(_Placed, Base):
     __tablename__ = "reg_rental"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # One registration: the dwelling (or, unplaced, the address as written), the landlord, the start date.
+    identity_key: Mapped[str] = mapped_column(String(64), unique=True)
     dwelling_code: Mapped[str | None] = mapped_column(String(40), nullable=True, index=True)
     address_text: Mapped[str] = mapped_column(Text)
     landlord_name: Mapped[str] = mapped_column(String(64))

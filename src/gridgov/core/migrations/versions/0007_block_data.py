@@ -182,6 +182,7 @@ def upgrade() -> None:
     op.create_table(
         "reg_rental",
         sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("identity_key", sa.String(length=64), nullable=False),
         sa.Column("dwelling_code", sa.String(length=40), nullable=True),
         sa.Column("address_text", sa.Text(), nullable=False),
         sa.Column("landlord_name", sa.String(length=64), nullable=False),
@@ -198,6 +199,7 @@ def upgrade() -> None:
         sa.Column("lineage", sa.JSON(), nullable=False),
         sa.Column("seen_batch_id", sa.Integer(), nullable=True),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.UniqueConstraint("identity_key", name=op.f("uq_reg_rental_identity_key")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_reg_rental")),
     )
     with op.batch_alter_table("reg_rental", schema=None) as batch_op:
