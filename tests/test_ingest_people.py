@@ -167,3 +167,33 @@ def test_quarantined_rows_download_as_xlsx_with_reasons_and_replay_when_fixed(
         )
     assert set(states.values()) == {"replayed"}  # every row was sent again: settled by the new batch
     assert still_open == first.quarantined - len(garbage)  # those held again, under the new batch
+
+
+def test_a_row_that_names_nobody_is_quarantined_not_lost(
+    world_db: sessionmaker[Session], demo_world: Path, tmp_path: Path
+) -> None:
+    from gridgov.ingest.mapping import SPEC_DIR
+
+    shipped = (SPEC_DIR / "population_self_declared.yaml").read_text(encoding="utf-8")
+    # A source whose spec does not insist on the ID (another department's export, say).
+    spec = shipped.replace("name: population.self_declared", "name: population.other").replace(
+        "id_number: {column: 证件号码, type: resident_id, required: true, on_invalid: flag}",
+        "id_number: {column: 证件号码, type: resident_id, on_invalid: flag}",
+    )
+    assert spec != shipped
+    with world_db() as session:
+        service.register_source(session, spec)
+        session.commit()
+    lines = (demo_world / FEED).read_text(encoding="utf-8-sig").splitlines()[:3]
+    header, first, second = lines
+    cells = second.split(",")
+    cells[header.split(",").index("证件号码")] = ""
+    feed = tmp_path / "other.csv"
+    feed.write_text("\n".join([header, first, ",".join(cells)]) + "\n", encoding="utf-8")
+    report = service.ingest_file(world_db, feed, source="population.other")
+    assert (report.rows, report.quarantined) == (2, 1)
+    assert report.accepted + report.merged + report.unchanged == 1
+    with world_db() as session:
+        [held] = session.scalars(select(QuarantineRow).where(QuarantineRow.batch_id == report.batch)).all()
+    assert [p["code"] for p in held.problems] == ["missing_identity"]
+    assert service.describe_problem(held.problems[0]) == "「证件号码」为空，无法确认是哪一条记录"

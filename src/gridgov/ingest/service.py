@@ -39,7 +39,7 @@ from gridgov.core.db import transaction
 from gridgov.core.errors import InvalidInput, NotFound
 from gridgov.core.files import sha256_of
 from gridgov.core.i18n import translate
-from gridgov.ingest.mapping import MappedRow, MappingSpec, builtin_specs, load_spec, map_row
+from gridgov.ingest.mapping import MappedRow, MappingSpec, Problem, builtin_specs, load_spec, map_row
 from gridgov.ingest.models import Batch, QuarantineRow, Source
 from gridgov.ingest.readers import RawRow, detect_format, read_rows
 from gridgov.registry.models import AreaCount, LegalEntity, Person, RegistryChange, Rental, RentalTenant
@@ -223,6 +223,7 @@ def _ingest_people(
 
     counts: Counter[str] = Counter(rows=len(chunk))
     mapped = [map_row(spec, raw.cells, problems=raw.problems) for raw in chunk]
+    _require_identity(spec, chunk, mapped, "id_number")
     # A row sent again (a fixed quarantine row) settles its earlier entry, whether it goes in this time or
     # is held again (then under this batch, with its new reasons).
     _mark_replayed(session, source_id, batch_id, {row.row_id for row in mapped if row.row_id})
@@ -247,8 +248,7 @@ def _ingest_people(
     for (raw, row), id_hash, match in zip(good, hashes, matches, strict=True):
         if row.flags:
             counts["flagged"] += 1
-        if id_hash is None:  # pragma: no cover - the ID is required by the shipped spec
-            continue
+        assert id_hash is not None  # rows without one were quarantined (_require_identity)
         code, _text, _level, score, _decision, street, community, grid, _reason = match
         placed = bool(code) and decide(float(score or 0)) != "reject"
         id_text = str(raw.cells.get(id_column) or "").strip()
@@ -451,6 +451,18 @@ def _bump_counts(session: Session, deltas: Counter[tuple[str, str]]) -> None:
         session.execute(bump, existing)
 
 
+def _require_identity(
+    spec: MappingSpec, chunk: Sequence[RawRow], mapped: Sequence[MappedRow], field: str
+) -> None:
+    """A row that says nothing of who or what it is (no ID, not even a wrong one) cannot be matched to a
+    record: it is quarantined, so every row still ends in one count."""
+    spec_field = spec.fields.get(field)
+    column = spec_field.column if spec_field else field
+    for raw, row in zip(chunk, mapped, strict=True):
+        if row.ok and not row.values.get(field) and not str(raw.cells.get(column) or "").strip():
+            row.problems.append(Problem("missing_identity", field, column))
+
+
 def _quarantine(
     session: Session,
     batch_id: int,
@@ -544,6 +556,7 @@ def _ingest_entities(
 
     counts: Counter[str] = Counter(rows=len(chunk))
     mapped = [map_row(spec, raw.cells, problems=raw.problems) for raw in chunk]
+    _require_identity(spec, chunk, mapped, "credit_code")
     _mark_replayed(session, source_id, batch_id, {row.row_id for row in mapped if row.row_id})
     _quarantine(session, batch_id, chunk, mapped, counts)
     good = [(raw, row) for raw, row in zip(chunk, mapped, strict=True) if row.ok]
@@ -817,6 +830,7 @@ _PROBLEM_MESSAGES: dict[str, Callable[[str, str], str]] = {
     "unknown_code": lambda lang, c: translate("ingest.problem.unknown_code", lang, column=c),
     "too_long": lambda lang, c: translate("ingest.problem.too_long", lang, column=c),
     "bad_json": lambda lang, c: translate("ingest.problem.bad_json", lang, column=c),
+    "missing_identity": lambda lang, c: translate("ingest.problem.missing_identity", lang, column=c),
 }
 
 
