@@ -321,7 +321,12 @@ def parse_cell_datetime(value: object) -> str | None:
 SPEC_DIR = Path(__file__).parent / "data" / "sources"
 
 
+def builtin_spec_texts() -> dict[str, str]:
+    """The YAML of the specs shipped for the synthetic Nanshan world's feeds, by source name."""
+    texts = [path.read_text(encoding="utf-8") for path in sorted(SPEC_DIR.glob("*.yaml"))]
+    return {load_spec(text).name: text for text in texts}
+
+
 def builtin_specs() -> dict[str, MappingSpec]:
     """The specs shipped for the synthetic Nanshan world's feeds, by source name."""
-    specs = [load_spec(path.read_text(encoding="utf-8")) for path in sorted(SPEC_DIR.glob("*.yaml"))]
-    return {spec.name: spec for spec in specs}
+    return {name: load_spec(text) for name, text in builtin_spec_texts().items()}

@@ -39,7 +39,7 @@ from gridgov.core.db import transaction
 from gridgov.core.errors import InvalidInput, NotFound
 from gridgov.core.files import sha256_of
 from gridgov.core.i18n import translate
-from gridgov.ingest.mapping import MappedRow, MappingSpec, Problem, builtin_specs, load_spec, map_row
+from gridgov.ingest.mapping import MappedRow, MappingSpec, Problem, builtin_spec_texts, load_spec, map_row
 from gridgov.ingest.models import Batch, QuarantineRow, Source
 from gridgov.ingest.readers import RawRow, detect_format, read_rows
 from gridgov.registry.models import AreaCount, LegalEntity, Person, RegistryChange, Rental, RentalTenant
@@ -101,18 +101,11 @@ def source_with_spec(session: Session, name: str) -> tuple[Source, MappingSpec]:
     """A registered source and its spec; a shipped spec (the demo world's feeds) registers on first use."""
     source = session.scalars(select(Source).where(Source.name == name)).first()
     if source is None:
-        from gridgov.ingest.mapping import SPEC_DIR
-
-        shipped = builtin_specs()
+        shipped = builtin_spec_texts()
         if name not in shipped:
             known = ", ".join(sorted(shipped))
             raise NotFound(f"No source named '{name}': register its mapping spec first (shipped: {known})")
-        text = next(
-            path.read_text(encoding="utf-8")
-            for path in sorted(SPEC_DIR.glob("*.yaml"))
-            if load_spec(path.read_text(encoding="utf-8")).name == name
-        )
-        source = register_source(session, text)
+        source = register_source(session, shipped[name])
     if not source.active:
         raise InvalidInput(f"Source '{name}' is switched off")
     return source, load_spec(source.spec_yaml)
@@ -221,14 +214,7 @@ def _ingest_people(
     from gridgov.address.batch import cached_library, match_texts
     from gridgov.address.match import decide
 
-    counts: Counter[str] = Counter(rows=len(chunk))
-    mapped = [map_row(spec, raw.cells, problems=raw.problems) for raw in chunk]
-    _require_identity(spec, chunk, mapped, "id_number")
-    # A row sent again (a fixed quarantine row) settles its earlier entry, whether it goes in this time or
-    # is held again (then under this batch, with its new reasons).
-    _mark_replayed(session, source_id, batch_id, {row.row_id for row in mapped if row.row_id})
-    _quarantine(session, batch_id, chunk, mapped, counts)
-    good = [(raw, row) for raw, row in zip(chunk, mapped, strict=True) if row.ok]
+    counts, good = _take_chunk(session, spec, source_id, batch_id, chunk, identity="id_number")
     if not good:
         return counts
     id_column = spec.fields["id_number"].column
@@ -451,6 +437,29 @@ def _bump_counts(session: Session, deltas: Counter[tuple[str, str]]) -> None:
         session.execute(bump, existing)
 
 
+def _take_chunk(
+    session: Session,
+    spec: MappingSpec,
+    source_id: int,
+    batch_id: int,
+    chunk: Sequence[RawRow],
+    *,
+    identity: str | None,
+) -> tuple[Counter[str], list[tuple[RawRow, MappedRow]]]:
+    """Map and check a chunk, quarantine what cannot be taken; the counts so far and the rows to write.
+
+    ``identity``: the field that says who or what a row is (a row without it is quarantined)."""
+    counts: Counter[str] = Counter(rows=len(chunk))
+    mapped = [map_row(spec, raw.cells, problems=raw.problems) for raw in chunk]
+    if identity is not None:
+        _require_identity(spec, chunk, mapped, identity)
+    # A row sent again (a fixed quarantine row) settles its earlier entry, whether it goes in this time or
+    # is held again (then under this batch, with its new reasons).
+    _mark_replayed(session, source_id, batch_id, {row.row_id for row in mapped if row.row_id})
+    _quarantine(session, batch_id, chunk, mapped, counts)
+    return counts, [(raw, row) for raw, row in zip(chunk, mapped, strict=True) if row.ok]
+
+
 def _require_identity(
     spec: MappingSpec, chunk: Sequence[RawRow], mapped: Sequence[MappedRow], field: str
 ) -> None:
@@ -554,12 +563,7 @@ def _ingest_entities(
     from gridgov.address.batch import cached_library, match_texts
     from gridgov.address.match import decide
 
-    counts: Counter[str] = Counter(rows=len(chunk))
-    mapped = [map_row(spec, raw.cells, problems=raw.problems) for raw in chunk]
-    _require_identity(spec, chunk, mapped, "credit_code")
-    _mark_replayed(session, source_id, batch_id, {row.row_id for row in mapped if row.row_id})
-    _quarantine(session, batch_id, chunk, mapped, counts)
-    good = [(raw, row) for raw, row in zip(chunk, mapped, strict=True) if row.ok]
+    counts, good = _take_chunk(session, spec, source_id, batch_id, chunk, identity="credit_code")
     if not good:
         return counts
     code_column = spec.fields["credit_code"].column
@@ -688,11 +692,7 @@ def _ingest_rentals(
     from gridgov.address.batch import cached_library, match_texts
     from gridgov.address.match import decide
 
-    counts: Counter[str] = Counter(rows=len(chunk))
-    mapped = [map_row(spec, raw.cells, problems=raw.problems) for raw in chunk]
-    _mark_replayed(session, source_id, batch_id, {row.row_id for row in mapped if row.row_id})
-    _quarantine(session, batch_id, chunk, mapped, counts)
-    good = [(raw, row) for raw, row in zip(chunk, mapped, strict=True) if row.ok]
+    counts, good = _take_chunk(session, spec, source_id, batch_id, chunk, identity=None)
     if not good:
         return counts
     landlord_column = spec.fields["landlord_id_number"].column
