@@ -37,6 +37,14 @@ class Permission(StrEnum):
     events_handle = "events.handle"
     events_verify = "events.verify"  # check on site that it is done (核查), or send it back for rework
     events_configure = "events.configure"  # revise event types (a new version; filed events keep theirs)
+    # Block data (issue 6), always within one's area scope:
+    registry_read = "registry.read"  # search people (masked), dwellings, rentals, entities; area statistics
+    registry_care = "registry.care"  # see key-person care tags (重点人员): only the roles that visit them
+    tasks_read = "tasks.read"  # see verification tasks and their answers
+    tasks_work = "tasks.work"  # answer a verification task (confirmed / corrected / not found)
+    # register sources and their mapping specs, import files, download and replay the quarantine, decide
+    # doubtful identity merges
+    ingest_manage = "ingest.manage"
 
 
 _EVERYONE = frozenset({Permission.areas_read, Permission.tokens_own})
@@ -53,6 +61,11 @@ _EVENT_OPERATOR = frozenset(
     }
 )
 
+# Block data: everyone who governs an area reads its registry and tasks; the people who visit key persons
+# (community staff and grid workers, and the street and district centres above them) see care tags.
+_REGISTRY_READER = frozenset({Permission.registry_read, Permission.tasks_read})
+_CARE = frozenset({Permission.registry_care})
+
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.admin: frozenset(Permission),
     Role.district_operator: _EVERYONE
@@ -63,22 +76,32 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
         Permission.data_export,
         Permission.address_manage,
         Permission.events_configure,
-    },
+        Permission.ingest_manage,
+    }
+    | _REGISTRY_READER
+    | _CARE,
     # A street centre keeps the addresses of its own street (the scope rules refuse any outside it);
     # communities and grid workers report address problems, they do not edit the library.
     Role.street_operator: _EVERYONE
     | _EVENT_OPERATOR
-    | {Permission.users_read, Permission.personal_reveal, Permission.data_export, Permission.address_manage},
+    | {Permission.users_read, Permission.personal_reveal, Permission.data_export, Permission.address_manage}
+    | _REGISTRY_READER
+    | _CARE,
     Role.community_staff: _EVERYONE
     | _EVENT_OPERATOR
-    | {Permission.users_read, Permission.personal_reveal, Permission.data_export},
+    | {Permission.users_read, Permission.personal_reveal, Permission.data_export, Permission.tasks_work}
+    | _REGISTRY_READER
+    | _CARE,
     Role.grid_worker: _EVERYONE
-    | {Permission.events_report, Permission.events_read, Permission.events_verify},
+    | {Permission.events_report, Permission.events_read, Permission.events_verify, Permission.tasks_work}
+    | _REGISTRY_READER
+    | _CARE,
     Role.department_handler: _EVERYONE
     | {Permission.events_report, Permission.events_read, Permission.events_handle},
     Role.contractor: _EVERYONE,
     Role.auditor: _EVERYONE
-    | {Permission.audit_read, Permission.users_read, Permission.data_export, Permission.events_read},
+    | {Permission.audit_read, Permission.users_read, Permission.data_export, Permission.events_read}
+    | _REGISTRY_READER,
 }
 
 

@@ -1,7 +1,8 @@
 """Translations: one function for every UI string, Chinese (zh-CN) first and English second.
 
-Catalogs are flat JSON files in ``locales/`` (``"nav.map": "网格地图"``). Messages use ``{name}``
-placeholders filled from keyword arguments. A key missing in English falls back to Chinese, the
+Catalogs are flat JSON files in ``locales/`` (``"nav.map": "网格地图"``): ``<lang>.json`` and, per domain,
+``<lang>.<domain>.json`` (``zh-CN.registry.json``), merged; a key defined twice is refused. Messages use
+``{name}`` placeholders filled from keyword arguments. A key missing in English falls back to Chinese, the
 language every string is written in first; a key missing everywhere is a bug (tests/test_i18n.py
 scans templates and scripts for it), so at run time it is logged and the key itself is shown rather
 than breaking the page an operator is working in.
@@ -34,11 +35,16 @@ _BY_PRIMARY = {"zh": "zh-CN", "en": "en"}
 
 @lru_cache(maxsize=len(SUPPORTED_LANGUAGES))
 def load_catalog(lang: str) -> Mapping[str, str]:
-    path = LOCALES_DIR / f"{lang}.json"
-    data = json.loads(path.read_text(encoding="utf-8"))
-    if not isinstance(data, dict) or not all(isinstance(v, str) for v in data.values()):
-        raise ValueError(f"{path}: a catalog is a flat object of strings")
-    return data
+    merged: dict[str, str] = {}
+    for path in [LOCALES_DIR / f"{lang}.json", *sorted(LOCALES_DIR.glob(f"{lang}.*.json"))]:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(data, dict) or not all(isinstance(v, str) for v in data.values()):
+            raise ValueError(f"{path}: a catalog is a flat object of strings")
+        twice = sorted(set(data) & set(merged))
+        if twice:
+            raise ValueError(f"{path}: keys already defined in another {lang} catalog file: {twice[:5]}")
+        merged.update(data)
+    return merged
 
 
 def normalize_language(value: str | None) -> str | None:

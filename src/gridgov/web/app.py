@@ -225,6 +225,12 @@ def create_app(engine: Engine | None = None) -> FastAPI:
     from gridgov.events.open311 import error_response as open311_error
     from gridgov.events.open311 import router as open311_api
     from gridgov.events.pages import router as events_pages
+    from gridgov.ingest.api import router as ingest_api
+    from gridgov.ingest.pages import router as ingest_pages
+    from gridgov.registry.api import router as registry_api
+    from gridgov.registry.pages import router as registry_pages
+    from gridgov.tasks.api import router as tasks_api
+    from gridgov.tasks.pages import router as tasks_pages
     from gridgov.web.pages import router as web_pages
 
     app.include_router(accounts_api)
@@ -241,6 +247,8 @@ def create_app(engine: Engine | None = None) -> FastAPI:
     app.include_router(open311_api)
     app.add_exception_handler(Open311Error, open311_error)
     app.include_router(events_pages)
+    for router in (registry_api, registry_pages, tasks_api, tasks_pages, ingest_api, ingest_pages):
+        app.include_router(router)
     if STATIC_DIR.is_dir():
         app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app

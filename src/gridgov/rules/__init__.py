@@ -1,0 +1,1 @@
+"""Detection rules: what the data says happened (registry changes, doubtful matches) → verification tasks."""
