@@ -22,6 +22,32 @@ FEED_OF_SOURCE = {
     "housing.rentals": "housing/rentals",
     "entities.business_register": "entities/business_register",
 }
+HOUSING_FEEDS = {
+    "housing.buildings": [
+        "std_code",
+        "house_code_25",
+        "street_code",
+        "street_name",
+        "community_code",
+        "community_name",
+        "grid_code",
+        "road",
+        "house_number",
+        "site_name",
+        "site_kind",
+        "site_name_source",
+        "building_label",
+        "address",
+        "building_kind",
+        "building_use",
+        "floors",
+        "units",
+        "dwellings",
+        "lon",
+        "lat",
+    ],
+    "housing.dwellings": ["dwelling_code", "std_code", "unit", "floor", "room", "use", "address"],
+}
 TRUTH_OF_FEED = {
     "population/residents_self_declared": "population/residents_truth.csv",
     "housing/rentals": "housing/rentals_truth.csv",
@@ -44,6 +70,7 @@ fields:
   size: {column: 人数, type: int}
   capital: {column: 资本, type: decimal}
   tenants: {column: 承租人, type: list, item_type: resident_id}
+  address: {column: 地址}
 code_tables:
   sex: {男: male, 女: female, 1: male}
 """
@@ -52,9 +79,18 @@ VALID_ID = "11010519491231002X"
 
 def test_the_shipped_specs_read_exactly_the_generators_columns() -> None:
     specs = builtin_specs()
-    assert set(specs) == set(FEED_OF_SOURCE)
-    for name, spec in specs.items():
-        assert sorted(spec.columns) == sorted(schema.headers(FEED_OF_SOURCE[name])), name
+    assert set(specs) == set(FEED_OF_SOURCE) | set(HOUSING_FEEDS)
+    for name, feed in FEED_OF_SOURCE.items():
+        assert sorted(specs[name].columns) == sorted(schema.headers(feed)), name
+    # The housing register reads what it needs of the address library's two files.
+    for name, header in HOUSING_FEEDS.items():
+        assert set(specs[name].columns) <= set(header), name
+
+
+def test_a_spec_must_map_what_its_record_kind_needs() -> None:
+    without_address = SMALL_SPEC.replace("  address: {column: 地址}\n", "")
+    with pytest.raises(InvalidInput, match="must map the fields address"):
+        load_spec(without_address)
 
 
 def test_values_are_typed_and_problems_name_the_column_not_the_value() -> None:
@@ -70,10 +106,12 @@ def test_values_are_typed_and_problems_name_the_column_not_the_value() -> None:
             "人数": "1,024",
             "资本": "30.5",
             "承租人": f"{VALID_ID}；——",
+            "地址": "南山区科技园",
         },
     )
     assert row.ok and row.flags == [] and row.row_id == "A1"
     assert row.values == {
+        "address": "南山区科技园",
         "name": "王 小明",
         "id_number": VALID_ID,
         "sex": "male",

@@ -8,7 +8,7 @@ A spec is YAML, registered once with its source::
     department: 南山公安分局
     system: 自主申报平台
     category: population
-    record: person                        # what one row describes: person | rental | entity | dwelling
+    record: person                        # one row describes: person | rental | entity | dwelling | building
     row_id: 申报编号                      # the source's own row id: lineage and replay point at it
     fields:
       name:      {column: 姓名, required: true, transforms: [strip, collapse_spaces], max_length: 64}
@@ -42,7 +42,16 @@ from gridgov.core import clock
 from gridgov.core.errors import InvalidInput
 from gridgov.core.identifiers import normalise_phone, parse_credit_code, parse_resident_id
 
-RecordKind = Literal["person", "rental", "entity", "dwelling"]
+RecordKind = Literal["person", "rental", "entity", "dwelling", "building"]
+# The fields a pipeline cannot work without, by record kind: a spec that lacks one is refused at
+# registration, not half-way through a file.
+RECORD_FIELDS: dict[str, tuple[str, ...]] = {
+    "person": ("name", "id_number", "address"),
+    "rental": ("address", "landlord_name", "landlord_id_number"),
+    "entity": ("credit_code", "name", "operating_address"),
+    "dwelling": ("code", "address"),
+    "building": ("code", "address"),
+}
 FieldType = Literal["text", "date", "int", "decimal", "resident_id", "credit_code", "phone", "code", "list"]
 TransformName = Literal["strip", "half_width", "upper", "collapse_spaces", "no_spaces"]
 
@@ -132,6 +141,9 @@ class MappingSpec(BaseModel):
                 raise ValueError(
                     f"field '{name}' uses code table '{spec.table}', which the spec does not define"
                 )
+        missing = [name for name in RECORD_FIELDS[self.record] if name not in self.fields]
+        if missing:
+            raise ValueError(f"a '{self.record}' spec must map the fields {', '.join(missing)}")
         return self
 
     @property

@@ -15,7 +15,7 @@ killed half-way resumes where its last chunk committed: no row is counted or sto
 written with set-based statements (``executemany``), not row by row through the ORM; the audit trail gets
 one entry per chunk naming the batch and its counts.
 
-This module covers the population feed (``record: person``); rentals and legal entities follow.
+Pipelines by record kind: people, rentals, legal entities, buildings and dwellings.
 """
 
 from __future__ import annotations
@@ -42,7 +42,16 @@ from gridgov.core.i18n import translate
 from gridgov.ingest.mapping import MappedRow, MappingSpec, Problem, builtin_spec_texts, load_spec, map_row
 from gridgov.ingest.models import Batch, QuarantineRow, Source
 from gridgov.ingest.readers import RawRow, detect_format, read_rows
-from gridgov.registry.models import AreaCount, LegalEntity, Person, RegistryChange, Rental, RentalTenant
+from gridgov.registry.models import (
+    AreaCount,
+    Building,
+    Dwelling,
+    LegalEntity,
+    Person,
+    RegistryChange,
+    Rental,
+    RentalTenant,
+)
 
 DISTRICT_CODE = "440305000000"
 CHUNK_ROWS = 2000
@@ -50,6 +59,8 @@ PERSON = cast(Table, Person.__table__)
 ENTITY = cast(Table, LegalEntity.__table__)
 RENTAL = cast(Table, Rental.__table__)
 TENANT = cast(Table, RentalTenant.__table__)
+BUILDING = cast(Table, Building.__table__)
+DWELLING = cast(Table, Dwelling.__table__)
 ID_CONTEXT = "reg_person.id_number"
 PHONE_CONTEXT = "reg_person.phone"
 # Fields a later row may fill when the record lacks them (a duplicate adds, it does not overwrite).
@@ -674,6 +685,8 @@ def _count_entity(deltas: Counter[tuple[str, str]], values: dict[str, Any], sign
     metrics = ["entities"]
     if values.get("three_small_kind"):
         metrics.append("entities_three_small")
+    if values.get("entity_type"):
+        metrics.append(f"entities:{str(values['entity_type'])[:23]}")  # by type (有限责任公司, 个体工商户 …)
     _count_in_areas(deltas, values, metrics, sign)
 
 
@@ -803,10 +816,142 @@ def _add_tenants(session: Session, tenants_of: dict[str, set[str]]) -> None:
         session.execute(insert(TENANT), fresh)
 
 
+# ---------------------------------------------------------------------------------------------------------
+# Buildings and dwellings (the housing register, keyed by standard address code)
+
+
+def _ingest_buildings(
+    session: Session, spec: MappingSpec, source_id: int, batch_id: int, chunk: Sequence[RawRow]
+) -> Counter[str]:
+    return _ingest_places(session, spec, source_id, batch_id, chunk, kind="building")
+
+
+def _ingest_dwellings(
+    session: Session, spec: MappingSpec, source_id: int, batch_id: int, chunk: Sequence[RawRow]
+) -> Counter[str]:
+    return _ingest_places(session, spec, source_id, batch_id, chunk, kind="dwelling")
+
+
+def _ingest_places(
+    session: Session,
+    spec: MappingSpec,
+    source_id: int,
+    batch_id: int,
+    chunk: Sequence[RawRow],
+    *,
+    kind: str,
+) -> Counter[str]:
+    """Buildings or dwellings, one per standard address code. They are placed by their code in the address
+    library (the register and the library share codes); a code the library does not hold is placed by
+    matching the address text, and stays unplaced when that fails too. The register's newest word on
+    use, floors and structure wins, and a dwelling's change of use (vacant → rented …) is recorded."""
+    from gridgov.address.batch import cached_library, match_texts
+    from gridgov.address.match import decide
+    from gridgov.address.models import StdAddress
+
+    table = BUILDING if kind == "building" else DWELLING
+    fields = ("use", "floors", "structure") if kind == "building" else ("use", "building_code")
+    counts, good = _take_chunk(session, spec, source_id, batch_id, chunk, identity="code")
+    if not good:
+        return counts
+    keys = [str(row.values["code"]) for _raw, row in good]
+    library: dict[str, tuple[str | None, str | None, str | None]] = {
+        code: (street, community, grid)
+        for code, street, community, grid in session.execute(
+            select(
+                StdAddress.code, StdAddress.street_code, StdAddress.community_code, StdAddress.grid_code
+            ).where(StdAddress.code.in_(set(keys)))
+        )
+    }
+    strays = [
+        row.values["address"] for (_raw, row), key in zip(good, keys, strict=True) if key not in library
+    ]
+    if strays:
+        for text, match in zip(strays, match_texts(cached_library(session), strays), strict=True):
+            if match[0] and decide(float(match[3] or 0)) != "reject":
+                library[f"text:{text}"] = (match[5], match[6], match[7])
+    existing = {
+        record["code"]: record
+        for record in session.execute(select(table).where(table.c.code.in_(set(keys)))).mappings()
+    }
+    now = clock_now()
+    inserts: dict[str, dict[str, Any]] = {}
+    updates: dict[str, dict[str, Any]] = {}
+    changes: list[dict[str, Any]] = []
+    area_deltas: Counter[tuple[str, str]] = Counter()
+    for (raw, row), key in zip(good, keys, strict=True):
+        if row.flags:
+            counts["flagged"] += 1
+        place = library.get(key) or library.get(f"text:{row.values['address']}")
+        street, community, grid = place if place else (None, None, None)
+        values: dict[str, Any] = {
+            "address_text": row.values["address"],
+            **{name: row.values.get(name) for name in fields},
+            "street_code": street or None,
+            "community_code": community or None,
+            "grid_code": grid or None,
+        }
+        if kind == "dwelling":
+            values["use"] = values["use"] or "unknown"
+        lineage = {name: f"b{batch_id}:r{raw.number}" for name, value in values.items() if value is not None}
+        seen = inserts.get(key) or updates.get(key) or existing.get(key)
+        if seen is None:
+            inserts[key] = {
+                **values,
+                "code": key,
+                "lineage": lineage,
+                "seen_batch_id": batch_id,
+                "updated_at": now,
+            }
+            counts["accepted"] += 1
+            _count_place(area_deltas, kind, values, +1)
+            continue
+        stored = dict(seen)
+        change = {
+            name: value
+            for name, value in values.items()
+            if value is not None and value != stored.get(name) and (name != "use" or value != "unknown")
+        }
+        if not _settle(counts, key, stored, change, lineage, inserts, updates, batch_id, now):
+            continue
+        if "use" in change or "grid_code" in change:
+            _count_place(area_deltas, kind, stored, -1)
+            _count_place(area_deltas, kind, {**stored, **change}, +1)
+        if kind == "dwelling" and "use" in change and stored.get("id") is not None:
+            changes.append(
+                {
+                    "kind": "dwelling_use",
+                    "record_kind": "dwelling",
+                    "record_id": stored["id"],
+                    "grid_code": change.get("grid_code", stored.get("grid_code")),
+                    "batch_id": batch_id,
+                    "at": now,
+                    "details": {"from": stored.get("use"), "to": change["use"]},
+                }
+            )
+    if inserts:
+        session.execute(insert(table), list(inserts.values()))
+    if updates:
+        _update_by(session, table, "code", list(updates.values()))
+    if changes:
+        session.execute(insert(cast(Table, RegistryChange.__table__)), changes)
+    _bump_counts(session, area_deltas)
+    return counts
+
+
+def _count_place(deltas: Counter[tuple[str, str]], kind: str, values: dict[str, Any], sign: int) -> None:
+    metrics = [f"{kind}s"]
+    if kind == "dwelling" and values.get("use") not in (None, "unknown"):
+        metrics.append(f"dwellings_{values['use']}")  # dwellings_rented, dwellings_vacant …
+    _count_in_areas(deltas, values, metrics, sign)
+
+
 _PIPELINES: dict[str, Callable[[Session, MappingSpec, int, int, Sequence[RawRow]], Counter[str]]] = {
     "person": _ingest_people,
     "entity": _ingest_entities,
     "rental": _ingest_rentals,
+    "building": _ingest_buildings,
+    "dwelling": _ingest_dwellings,
 }
 
 
