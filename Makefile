@@ -7,6 +7,8 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 CHROMIUM ?= /usr/bin/chromium
+# The suite runs in parallel processes (pytest-xdist), each with its own test databases.
+PYTEST_WORKERS ?= 2
 
 .PHONY: install demo test lint typecheck pytest browser-deps bench clean
 
@@ -58,7 +60,7 @@ typecheck:
 	$(BIN)/mypy
 
 pytest:
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n $(PYTEST_WORKERS)
 
 test: install browser-deps lint typecheck pytest
 
