@@ -106,8 +106,9 @@ def test_demo_load_from_a_world_and_if_empty(
         assert not_a_world.exit_code == 1 and "manifest.json" in not_a_world.output
         world = tmp_path / "world"
         assert runner.invoke(app, ["demo", "generate", "--out", str(world)]).exit_code == 0
-        # (--no-events: the historical events are tested in test_events_import.py, on a small feed)
-        loaded = runner.invoke(app, ["demo", "load", "--world", str(world), "--no-events"])
+        # (--no-events, --no-registry: the historical events and the block data load in
+        # test_cli_accounts.py, and are tested on their own in test_events_import.py and test_ingest_*.py)
+        loaded = runner.invoke(app, ["demo", "load", "--world", str(world), "--no-events", "--no-registry"])
         assert loaded.exit_code == 0, loaded.output
         assert "8 streets, 107 communities, 1610 grids" in loaded.output
         # (Rich wraps long lines to the terminal's width: compare with the line breaks undone.)

@@ -216,9 +216,13 @@ def demo_load(
     events: Annotated[
         bool, typer.Option(help="Load the historical events (12345 and grid reports, flows replayed)")
     ] = True,
+    registry: Annotated[
+        bool,
+        typer.Option(help="Import the block data (buildings, dwellings, people, rentals, entities)"),
+    ] = True,
 ) -> None:
-    """Load what the platform can hold so far from the synthetic world: areas, addresses, demo accounts,
-    event types and units, and the historical events."""
+    """Load the synthetic world: areas, addresses, demo accounts, event types and units, the block data
+    through the import pipeline, and the historical events."""
     from gridgov.areas.service import areas_loaded
     from gridgov.demo.load import load_demo
 
@@ -228,7 +232,7 @@ def demo_load(
             console.print("demo world already loaded (run `gridgov demo load` without --if-empty to reload)")
             return
         with console.status("loading the synthetic Nanshan world…"):
-            report = load_demo(session, world_dir=world, events=events)
+            report = load_demo(session, world_dir=world, events=events, registry=registry)
     for line in report:
         console.print(line)
 
@@ -577,6 +581,7 @@ def keys_rotate() -> None:
     """Make a new data key active and re-encrypt every encrypted field with it (old keys stay readable)."""
     from gridgov.accounts.service import reencrypt_personal_data
     from gridgov.core import crypto
+    from gridgov.ingest.service import reencrypt_registry
 
     if os.environ.get("GRIDGOV_SECRET_KEY"):
         err_console.print(
@@ -592,7 +597,11 @@ def keys_rotate() -> None:
     crypto.get_keyring.cache_clear()
     with clear_errors(), _session() as session:
         count = reencrypt_personal_data(session)
-    console.print(f"active key is now [bold]{rotated.active}[/bold] ({path}); re-encrypted {count} field(s)")
+        registry_count = reencrypt_registry(session)
+    console.print(
+        f"active key is now [bold]{rotated.active}[/bold] ({path}); re-encrypted {count} account "
+        f"field(s) and {registry_count} registry field(s)"
+    )
 
 
 # ------------------------------------------------------------------------------------------------- events
@@ -712,6 +721,96 @@ def quarantine(
     with clear_errors(), _session() as session:
         count = export_quarantine(session, batch, out, lang=lang)
     console.print(f"{count} quarantined rows → {out}", markup=False)
+
+
+# ------------------------------------------------------------------------------------------------ sources
+
+sources_app = typer.Typer(help="Import sources: mapping specs, on/off, push tokens.", no_args_is_help=True)
+app.add_typer(sources_app, name="sources")
+
+
+@sources_app.command("register")
+def sources_register(
+    spec_file: Annotated[Path, typer.Argument(help="The source's YAML mapping spec")],
+) -> None:
+    """Register a source from its mapping spec (or update the registration of the source it names)."""
+    from gridgov.ingest import sources
+
+    with clear_errors():
+        text = spec_file.read_text(encoding="utf-8")
+        with _session() as session:
+            source = sources.register(session, text)
+            name, title = source.name, source.title
+    console.print(f"registered source [bold]{name}[/bold] ({title})")
+
+
+@sources_app.command("list")
+def sources_list(as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False) -> None:
+    """The registered sources with their switch, push token and last batch."""
+    from gridgov.ingest import sources
+
+    with clear_errors(), _session() as session:
+        rows = [summary.as_dict() for summary in sources.list_sources(session)]
+    if as_json:
+        print(json.dumps(rows, ensure_ascii=False))
+        return
+    table = Table(title=f"{len(rows)} sources")
+    for column in ("name", "title", "department", "system", "category", "on", "token", "last batch"):
+        table.add_column(column)
+    for row in rows:
+        last = row["last_batch"]
+        batch = (
+            f"#{last['batch']} {last['status']}: {last['rows']} rows, {last['accepted']} accepted, "
+            f"{last['merged']} merged, {last['unchanged']} unchanged, {last['quarantined']} quarantined"
+            if last
+            else ""
+        )
+        table.add_row(
+            str(row["name"]),
+            str(row["title"]),
+            str(row["department"]),
+            str(row["system"]),
+            str(row["category"]),
+            "yes" if row["active"] else "no",
+            "yes" if row["has_push_token"] else "",
+            batch,
+        )
+    console.print(table)
+
+
+@sources_app.command("token")
+def sources_token(name: Annotated[str, typer.Argument(help="The source's name")]) -> None:
+    """Issue a push token for the source and print it (shown this once; only its SHA-256 is kept). The
+    token it held before stops working."""
+    from gridgov.ingest import sources
+
+    with clear_errors(), _session() as session:
+        issued = sources.issue_push_token(session, name)
+    err_console.print(
+        f"push token for [bold]{name}[/bold] (shown once; keep it safe). "
+        f"POST /api/ingest/push/{name} with `Authorization: Bearer <token>`:"
+    )
+    print(issued.token)
+
+
+def _switch_source(name: str, active: bool) -> None:
+    from gridgov.ingest import sources
+
+    with clear_errors(), _session() as session:
+        sources.set_active(session, name, active)
+    console.print(f"source [bold]{name}[/bold] switched {'on' if active else 'off'}")
+
+
+@sources_app.command("disable")
+def sources_disable(name: Annotated[str, typer.Argument(help="The source's name")]) -> None:
+    """Switch a source off: it takes no file and no push until it is enabled again."""
+    _switch_source(name, False)
+
+
+@sources_app.command("enable")
+def sources_enable(name: Annotated[str, typer.Argument(help="The source's name")]) -> None:
+    """Switch a source on again."""
+    _switch_source(name, True)
 
 
 # ------------------------------------------------------------------------------------------------ open311

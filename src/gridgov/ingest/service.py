@@ -1036,3 +1036,45 @@ def area_counts(session: Session, area_code: str) -> dict[str, int]:
             select(table.c.metric, table.c.value).where(table.c.area_code == area_code)
         )
     }
+
+
+# (table, id column, encrypted column, its context): every field the pipeline encrypts.
+_ENCRYPTED_FIELDS = (
+    (PERSON, "id_number_enc", ID_CONTEXT),
+    (PERSON, "phone_enc", PHONE_CONTEXT),
+    (RENTAL, "landlord_id_enc", ID_CONTEXT),
+    (RENTAL, "landlord_phone_enc", PHONE_CONTEXT),
+)
+
+
+def reencrypt_registry(session: Session, *, batch_rows: int = 5000) -> int:
+    """Re-encrypt every encrypted registry field under the active key (after ``gridgov keys rotate``), in
+    batches by id; returns how many values changed. Lookup hashes do not rotate, so matching still works."""
+    from sqlalchemy import bindparam
+
+    keyring = crypto.get_keyring()
+    changed = 0
+    for table, column, context in _ENCRYPTED_FIELDS:
+        statement = (
+            update(table).where(table.c.id == bindparam("row_id")).values({column: bindparam("token")})
+        )
+        last = 0
+        while True:
+            rows = session.execute(
+                select(table.c.id, table.c[column])
+                .where(table.c.id > last, table.c[column].is_not(None))
+                .order_by(table.c.id)
+                .limit(batch_rows)
+            ).all()
+            if not rows:
+                break
+            last = rows[-1][0]
+            fresh = [
+                {"row_id": row_id, "token": new}
+                for row_id, token in rows
+                if (new := keyring.reencrypt(token, context)) != token
+            ]
+            if fresh:
+                session.execute(statement, fresh)
+                changed += len(fresh)
+    return changed
