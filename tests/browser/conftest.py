@@ -6,6 +6,12 @@ address (with a dwelling) in 粤海街道 for the report form's address type-ahe
 not depend on the backend, and the API tests already cover PostgreSQL. (The root conftest's
 ``live_server`` follows its sqlite/postgresql parameter, which would run every browser test twice.)
 
+``tasks_world`` is a second server, for the verification-task test (issue 6): its own SQLite database with
+the demo world's address library, the demo accounts (made after the library, so the grid worker gets the
+demo community's grids that hold addresses), the registry filled through the import pipeline from the
+``registry_feeds`` copies, and the detection rules run. It is separate so that the registry data does not
+change what the other pages' tests see.
+
 No browser is downloaded (``playwright install`` would fetch one from the internet): Debian's chromium
 is launched by path. Where it is missing the tests skip with the reason, except under CI, where a
 missing browser is a broken setup and fails.
@@ -162,6 +168,91 @@ def browser_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedWo
     base_url = f"http://127.0.0.1:{port}"
     LOGINS[base_url] = {a.role: (a.username, a.password) for a in accounts}
     yield ServedWorld(base_url, LOGINS[base_url], street_point, building)
+    server.should_exit = True
+    thread.join(timeout=10)
+    engine.dispose()
+
+
+def _serve(engine: Any) -> tuple[Any, threading.Thread, str]:
+    """The real app over ``engine`` in uvicorn on a thread, on a free loopback port."""
+    import uvicorn
+
+    from gridgov.web.app import create_app
+
+    port = _free_port()
+    config = uvicorn.Config(create_app(engine), host="127.0.0.1", port=port, log_level="warning")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name="browser-test-server", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the test server did not start within 20 s")
+        time.sleep(0.05)
+    return server, thread, f"http://127.0.0.1:{port}"
+
+
+@dataclass(frozen=True)
+class TasksWorld:
+    """The verification-task server: its URL, the grid worker's grids, and the tasks the rules made."""
+
+    base_url: str
+    grids: frozenset[str]
+    task_id: int  # an open task about a resident of the grid worker's first grid
+    person_id: int  # that resident
+    outside_task_id: int | None  # a task outside her grids (None if the rules found none)
+
+
+@pytest.fixture(scope="session")
+def tasks_world(
+    tmp_path_factory: pytest.TempPathFactory, demo_world: Path, registry_feeds: dict[str, Path]
+) -> Iterator[TasksWorld]:
+    """Areas, address library, demo accounts, the registry through the pipeline, the rules run. The small
+    world plants no problem inside the demo grids, so one resident there gets an address matched in the
+    review band (as a loose self-declared address would be): the ``address_review`` rule finds it."""
+    from sqlalchemy import select
+
+    from gridgov.address.service import import_file
+    from gridgov.areas.service import load_nanshan_areas
+    from gridgov.core.db import make_engine, session_factory
+    from gridgov.core.migrate import upgrade
+    from gridgov.demo.accounts import create_demo_accounts
+    from gridgov.ingest.service import ingest_file
+    from gridgov.registry.models import Person
+    from gridgov.rules.service import run_rules
+    from gridgov.tasks.models import Task
+
+    engine = make_engine(f"sqlite:///{tmp_path_factory.mktemp('browser-tasks') / 'gridgov.sqlite3'}")
+    upgrade(engine)
+    factory = session_factory(engine)
+    with factory() as session:
+        load_nanshan_areas(session)
+        for feed in ("standard_addresses.csv", "dwellings.csv"):
+            import_file(session, demo_world / "addresses" / feed, source="browser-tests")
+        accounts = create_demo_accounts(session)
+        session.commit()
+    worker = next(a for a in accounts if a.role == "grid_worker")
+    grids = frozenset(str(c) for c in worker.scope["codes"])  # type: ignore[union-attr]
+    for source, path in registry_feeds.items():
+        ingest_file(factory, path, source=source)
+    with factory() as session:
+        person = session.scalars(
+            select(Person).where(Person.grid_code == sorted(grids)[0]).order_by(Person.id)
+        ).first()
+        assert person is not None, "no resident in the demo grid worker's first grid"
+        person.address_score = 0.62
+        run_rules(session)
+        session.commit()
+        task_id = session.scalars(
+            select(Task.id).where(Task.rule == "address_review", Task.target_id == person.id)
+        ).one()
+        outside = session.scalars(
+            select(Task.id).where(Task.grid_code.not_in(grids)).order_by(Task.id)
+        ).first()
+        person_id = person.id
+    server, thread, base_url = _serve(engine)
+    LOGINS[base_url] = {a.role: (a.username, a.password) for a in accounts}
+    yield TasksWorld(base_url, grids, task_id, person_id, outside)
     server.should_exit = True
     thread.join(timeout=10)
     engine.dispose()

@@ -32,6 +32,7 @@ from sqlalchemy.orm import Session
 
 from gridgov.accounts.models import OrgUnit
 from gridgov.areas.scope import WHOLE_DISTRICT, AreaScope
+from gridgov.core import files
 from gridgov.core.calendar import WorkingCalendar, get_calendar
 from gridgov.core.clock import get_clock
 from gridgov.core.errors import Conflict, Forbidden, InvalidInput, NotFound, OutsideDistrict
@@ -867,64 +868,25 @@ def whistle_suggestions(session: Session, event: Event, *, now: datetime | None 
 # ---------------------------------------------------------------------------------------------------------
 # Photos
 
-#: Largest photo accepted (phones send 2–6 MB; a bigger file is a video or a scan, not a snapshot).
-MAX_PHOTO_BYTES: Final = 10 * 1024 * 1024
-_PHOTO_FORMATS: Final = {
-    "JPEG": ("image/jpeg", "jpg"),
-    "PNG": ("image/png", "png"),
-    "WEBP": ("image/webp", "webp"),
-}
+#: Largest photo accepted (``core.files``: phones send 2–6 MB; a bigger file is a video or a scan).
+MAX_PHOTO_BYTES: Final = files.MAX_PHOTO_BYTES
 
 
 def photo_dir() -> Path:
-    from gridgov.core.settings import get_settings
-
-    return get_settings().var_dir / "photos"
+    return files.photo_dir()
 
 
 def store_photo(session: Session, event: Event, data: bytes, *, step: EventStep | None = None) -> EventPhoto:
     """Check a photo (type by content, size, dimensions), strip its metadata — the phone's GPS position of
-    the reporter among it — and store it content-addressed (``photos/ab/abcdef….jpg``, named by the SHA-256
-    of the stored copy: the same photo twice is stored once)."""
-    import hashlib
-    import io
-
-    from PIL import Image, ImageOps, UnidentifiedImageError
-
-    if not data:
-        raise InvalidInput("The photo is empty")
-    if len(data) > MAX_PHOTO_BYTES:
-        raise InvalidInput(f"The photo is larger than {MAX_PHOTO_BYTES // (1024 * 1024)} MB")
-    try:
-        with Image.open(io.BytesIO(data)) as probe:
-            kind = probe.format or ""
-            probe.verify()
-        if kind not in _PHOTO_FORMATS:
-            raise InvalidInput(f"Photos are JPEG, PNG or WebP, not {kind or 'this kind of file'}")
-        with Image.open(io.BytesIO(data)) as image:
-            if image.width * image.height > 50_000_000:
-                raise InvalidInput("The photo has too many pixels")
-            upright = ImageOps.exif_transpose(image)  # keep the orientation the metadata gave, drop the rest
-            clean = io.BytesIO()
-            options: dict[str, Any] = {"quality": 90} if kind in ("JPEG", "WEBP") else {}
-            upright.save(clean, format=kind, **options)  # saved without exif, comments or XMP
-    except (UnidentifiedImageError, OSError, SyntaxError) as exc:
-        raise InvalidInput("That file is not a photo we can read (JPEG, PNG or WebP)") from exc
-    stored = clean.getvalue()
-    digest = hashlib.sha256(stored).hexdigest()
-    mime, extension = _PHOTO_FORMATS[kind]
-    target = photo_dir() / digest[:2] / f"{digest}.{extension}"
-    if not target.exists():
-        target.parent.mkdir(parents=True, exist_ok=True)
-        partial = target.with_suffix(".part")
-        partial.write_bytes(stored)
-        partial.replace(target)
+    the reporter among it — and store it content-addressed (``core.files.store_photo``: the same photo twice
+    is stored once); the event keeps a row naming it."""
+    stored = files.store_photo(data, directory=photo_dir())
     photo = EventPhoto(
         event_id=event.id,
         step_id=step.id if step is not None else None,
-        sha256=digest,
-        mime=mime,
-        size=len(stored),
+        sha256=stored.sha256,
+        mime=stored.mime,
+        size=stored.size,
         created_at=get_clock().now(),
     )
     session.add(photo)
@@ -933,8 +895,7 @@ def store_photo(session: Session, event: Event, data: bytes, *, step: EventStep 
 
 
 def photo_path(photo: EventPhoto) -> Path:
-    extension = next(ext for mime, ext in _PHOTO_FORMATS.values() if mime == photo.mime)
-    return photo_dir() / photo.sha256[:2] / f"{photo.sha256}.{extension}"
+    return files.photo_file(photo.sha256, photo.mime, photo_dir())
 
 
 # ---------------------------------------------------------------------------------------------------------
