@@ -21,6 +21,9 @@ from gridgov.core.db import transaction
 SESSION_COOKIE = "gridgov_session"
 CSRF_HEADER = "x-csrf-token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# A source system pushing a feed (ingest/api.py) authenticates with its own push token, which is no user
+# credential: on this path the route reads the bearer token itself (a user's token is refused there).
+SOURCE_PUSH_PREFIX = "/api/ingest/push/"
 
 
 def error_response(status: int, code: str, message: str) -> JSONResponse:
@@ -46,7 +49,9 @@ class AuthenticationMiddleware:
         factory = request.app.state.session_factory
         authorization = request.headers.get("authorization", "")
         resolved: service.Resolved | None = None
-        if authorization.lower().startswith("bearer "):
+        if authorization.lower().startswith("bearer ") and not request.url.path.startswith(
+            SOURCE_PUSH_PREFIX
+        ):
             secret = authorization[7:].strip()
 
             def by_token() -> service.Resolved | None:
@@ -91,19 +96,31 @@ class AuthenticationMiddleware:
 
 
 class BodySizeLimit:
-    """Refuses request bodies over ``max_bytes`` with 413, whether or not Content-Length is sent."""
+    """Refuses request bodies over ``max_bytes`` with 413, whether or not Content-Length is sent. Paths under
+    one of ``large_prefixes`` (feed uploads and pushes: a department's export is often hundreds of MB) may
+    send up to ``large_max_bytes``; their routes set their own, tighter limits where they want one."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_bytes: int,
+        large_prefixes: tuple[str, ...] = (),
+        large_max_bytes: int | None = None,
+    ) -> None:
         self.app = app
-        self.max_bytes = max_bytes
+        self.default_max_bytes = max_bytes
+        self.large_prefixes = large_prefixes
+        self.large_max_bytes = large_max_bytes or max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        large = str(scope.get("path", "")).startswith(self.large_prefixes) if self.large_prefixes else False
+        max_bytes = self.large_max_bytes if large else self.default_max_bytes
         declared = dict(scope.get("headers", [])).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await self._refuse(send)
+        if declared is not None and declared.isdigit() and int(declared) > max_bytes:
+            await self._refuse(send, max_bytes)
             return
         received = 0
 
@@ -112,17 +129,17 @@ class BodySizeLimit:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
+                if received > max_bytes:
                     raise _TooLarge
             return message
 
         try:
             await self.app(scope, limited_receive, send)
         except _TooLarge:
-            await self._refuse(send)
+            await self._refuse(send, max_bytes)
 
-    async def _refuse(self, send: Send) -> None:
-        response = error_response(413, "too_large", f"The request body is larger than {self.max_bytes} bytes")
+    async def _refuse(self, send: Send, max_bytes: int) -> None:
+        response = error_response(413, "too_large", f"The request body is larger than {max_bytes} bytes")
         await response({"type": "http"}, _empty_receive, send)
 
 
