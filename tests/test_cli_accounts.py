@@ -52,6 +52,7 @@ def cli_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         ):
             assert f"registry {source}:" in said, said
         assert "entities.business_register" in said and "not loadable yet" not in said, said
+        assert "verification tasks:" in said and "verification tasks: 0 created" not in said, said
         yield tmp_path / "var"
     for cleared in (get_settings, get_engine, crypto.get_keyring):
         cleared.cache_clear()
@@ -263,3 +264,20 @@ def test_address_import_lines_and_parse(cli_world: Path, tmp_path: Path) -> None
     labels = {s["label"]: first["text"][s["start"] : s["end"]] for s in first["spans"]}
     assert labels["town"] == "粤海街道" and labels["district"] == "南山区"
     assert "error" in records[2] and records[2]["spans"] == []
+
+
+def test_rules_run_again_creates_nothing_new(cli_world: Path) -> None:
+    """The demo load ran the rules: a second run finds the same facts and asks nothing twice."""
+    listed = runner.invoke(app, ["rules", "list", "--json"])
+    assert listed.exit_code == 0, listed.output
+    rules = {row["rule"] for row in json.loads(listed.stdout)}
+    assert {"new_occupant", "over_occupancy", "invalid_id", "merge_in_doubt"} <= rules
+    again = runner.invoke(app, ["rules", "run", "--json"])
+    assert again.exit_code == 0, again.output
+    created = json.loads(again.stdout)
+    assert set(created) >= rules - {"merge_in_doubt"} and sum(created.values()) == 0
+    with _engine(cli_world).connect() as connection:
+        open_tasks = connection.execute(text("SELECT COUNT(*) FROM task WHERE state = 'open'")).scalar_one()
+    assert open_tasks > 0
+    unknown = runner.invoke(app, ["rules", "run", "--rule", "no_such_rule"])
+    assert unknown.exit_code == 1 and "Unknown rule" in unknown.output

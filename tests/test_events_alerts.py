@@ -60,7 +60,7 @@ def platform(engine: Engine, demo_accounts: dict[str, DemoAccount]) -> dict[str,
             session,
             accounts.NewUser(
                 username=username,
-                password=secrets.token_urlsafe(16),
+                password=secrets.token_urlsafe(16) + "-7",  # letters and digits, always
                 role=Role.district_operator,
                 scope=WHOLE_DISTRICT,
                 display_name="视频智能分析平台",

@@ -84,7 +84,7 @@ def zj_handler(engine: Engine, app: FastAPI, seeded: dict[str, Any]) -> Iterator
             session,
             accounts.NewUser(
                 username=username,
-                password=secrets.token_urlsafe(16),
+                password=secrets.token_urlsafe(16) + "-7",  # letters and digits, always
                 role=Role.department_handler,
                 scope=WHOLE_DISTRICT,
                 display_name="住建局处置员",

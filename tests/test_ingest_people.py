@@ -175,10 +175,19 @@ def test_a_row_that_names_nobody_is_quarantined_not_lost(
     from gridgov.ingest.mapping import SPEC_DIR
 
     shipped = (SPEC_DIR / "population_self_declared.yaml").read_text(encoding="utf-8")
-    # A source whose spec does not insist on the ID (another department's export, say).
-    spec = shipped.replace("name: population.self_declared", "name: population.other").replace(
-        "id_number: {column: 证件号码, type: resident_id, required: true, on_invalid: flag}",
-        "id_number: {column: 证件号码, type: resident_id, on_invalid: flag}",
+    # A source whose spec insists neither on the ID nor on the birth date (another department's export):
+    # a row with neither cannot be told apart from anyone (with a birth date it would be matched by name
+    # and birth date: tests/test_ingest_identity.py).
+    spec = (
+        shipped.replace("name: population.self_declared", "name: population.other")
+        .replace(
+            "id_number: {column: 证件号码, type: resident_id, required: true, on_invalid: flag}",
+            "id_number: {column: 证件号码, type: resident_id, on_invalid: flag}",
+        )
+        .replace(
+            "birth_date: {column: 出生日期, type: date, not_after: today, required: true}",
+            "birth_date: {column: 出生日期, type: date, not_after: today}",
+        )
     )
     assert spec != shipped
     with world_db() as session:
@@ -188,6 +197,7 @@ def test_a_row_that_names_nobody_is_quarantined_not_lost(
     header, first, second = lines
     cells = second.split(",")
     cells[header.split(",").index("证件号码")] = ""
+    cells[header.split(",").index("出生日期")] = ""
     feed = tmp_path / "other.csv"
     feed.write_text("\n".join([header, first, ",".join(cells)]) + "\n", encoding="utf-8")
     report = service.ingest_file(world_db, feed, source="population.other")

@@ -185,7 +185,10 @@ def test_home_page_speaks_chinese_first_and_english_on_request(zh_page: BrowserP
         "地址库",
         "地址管理",
         "事件受理",
+        "核查任务",
+        "实有数据",
         "审计日志",
+        "数据导入",
         "随手拍",
         "API 文档",
     ]

@@ -678,13 +678,18 @@ def ingest(
     as_json: Annotated[
         bool, typer.Option("--json", help="Print {rows, accepted, merged, unchanged, quarantined, …} as JSON")
     ] = False,
+    rules: Annotated[
+        bool, typer.Option(help="Then run the detection rules over the batch (verification tasks)")
+    ] = True,
 ) -> None:
     """Run one batch through the block-data pipeline: every row ends accepted, merged, unchanged or
     quarantined (kept with its reasons); importing the same file again changes nothing; a batch stopped
-    half-way resumes where it stopped."""
+    half-way resumes where it stopped. Then the detection rules turn what it brought into verification
+    tasks for the grid workers."""
     from gridgov.audit.context import cli_actor
     from gridgov.core.db import get_engine, session_factory
     from gridgov.ingest.service import ingest_file
+    from gridgov.rules.service import tasks_after_batch
 
     with clear_errors(), _progress() as progress:
         task = progress.add_task(f"ingesting {source_file.name}", total=None)
@@ -695,6 +700,7 @@ def ingest(
             file_format=fmt,
             started_by=cli_actor().actor,
             progress=lambda rows: progress.advance(task, rows),
+            after=tasks_after_batch if rules else None,
         )
     if as_json:
         print(json.dumps(report.as_dict(), ensure_ascii=False))
@@ -706,6 +712,51 @@ def ingest(
         "value flagged for verification",
         markup=False,
     )
+    if report.tasks:
+        made = ", ".join(f"{rule} {count}" for rule, count in sorted(report.tasks.items()))
+        console.print(f"verification tasks created: {made}", markup=False)
+
+
+rules_app = typer.Typer(
+    help="Detection rules: what in the data becomes a verification task.", no_args_is_help=True
+)
+app.add_typer(rules_app, name="rules")
+
+
+@rules_app.command("run")
+def rules_run(
+    rule: Annotated[list[str] | None, typer.Option("--rule", help="Only this rule (repeatable)")] = None,
+    batch: Annotated[int | None, typer.Option(help="Only what this import batch brought")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print {rule: tasks created} as JSON")] = False,
+) -> None:
+    """Run the switched-on detection rules and create the verification tasks they imply (idempotent: a
+    second run creates nothing new unless the data changed)."""
+    from gridgov.rules.service import run_rules
+
+    with clear_errors(), _session() as session:
+        created = run_rules(session, rules=rule or None, batch_id=batch)
+    if as_json:
+        print(json.dumps(created, ensure_ascii=False))
+        return
+    for name, count in created.items():
+        console.print(f"{name}: {count} task(s) created", markup=False)
+
+
+@rules_app.command("list")
+def rules_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """The rules, their target, due days and whether each is switched on."""
+    from gridgov.rules.service import catalogue
+
+    with clear_errors(), _session() as session:
+        rows = catalogue(session)
+    if as_json:
+        print(json.dumps(rows, ensure_ascii=False))
+        return
+    for row in rows:
+        state = "on" if row["enabled"] else "off"
+        console.print(
+            f"{row['rule']:20} {state:3} {row['target_kind']:8} {row['due_days']} days  {row['title']}"
+        )
 
 
 @app.command()
@@ -734,6 +785,8 @@ def sources_register(
     spec_file: Annotated[Path, typer.Argument(help="The source's YAML mapping spec")],
 ) -> None:
     """Register a source from its mapping spec (or update the registration of the source it names)."""
+    from rich.markup import escape
+
     from gridgov.ingest import sources
 
     with clear_errors():
@@ -741,12 +794,14 @@ def sources_register(
         with _session() as session:
             source = sources.register(session, text)
             name, title = source.name, source.title
-    console.print(f"registered source [bold]{name}[/bold] ({title})")
+    console.print(f"registered source [bold]{name}[/bold] ({escape(title)})")
 
 
 @sources_app.command("list")
 def sources_list(as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False) -> None:
     """The registered sources with their switch, push token and last batch."""
+    from rich.markup import escape
+
     from gridgov.ingest import sources
 
     with clear_errors(), _session() as session:
@@ -766,11 +821,7 @@ def sources_list(as_json: Annotated[bool, typer.Option("--json", help="Print JSO
             else ""
         )
         table.add_row(
-            str(row["name"]),
-            str(row["title"]),
-            str(row["department"]),
-            str(row["system"]),
-            str(row["category"]),
+            *(escape(str(row[key])) for key in ("name", "title", "department", "system", "category")),
             "yes" if row["active"] else "no",
             "yes" if row["has_push_token"] else "",
             batch,

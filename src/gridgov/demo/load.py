@@ -119,6 +119,7 @@ def load_demo_registry(
     the quarantine, with their reasons); one report line per feed."""
     from gridgov.core.db import session_factory
     from gridgov.ingest.service import ingest_file
+    from gridgov.rules.service import run_rules
 
     factory = session_factory(session.get_bind().engine)
     lines = []
@@ -133,6 +134,11 @@ def load_demo_registry(
             f"registry {source}: {report.rows} rows → {report.accepted} accepted, {report.merged} merged, "
             f"{report.unchanged} unchanged, {report.quarantined} quarantined (batch {report.batch})"
         )
+    # Then the detection rules over everything loaded: the verification tasks the data implies.
+    created = run_rules(session)
+    session.commit()
+    made = ", ".join(f"{rule} {count}" for rule, count in created.items() if count)
+    lines.append(f"verification tasks: {sum(created.values())} created ({made or 'none'})")
     return lines
 
 

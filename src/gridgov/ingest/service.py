@@ -23,15 +23,17 @@ from __future__ import annotations
 import hashlib
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import asdict, dataclass
+from contextvars import ContextVar
+from dataclasses import asdict, dataclass, field
 from datetime import date
 from itertools import islice
 from pathlib import Path
 from typing import Any, cast
 
-from sqlalchemy import Table, insert, select, update
+from sqlalchemy import JSON, Column, Table, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from gridgov.areas.scope import AreaScope
 from gridgov.audit.service import record
 from gridgov.core import crypto
 from gridgov.core.clock import now as clock_now
@@ -46,6 +48,7 @@ from gridgov.registry.models import (
     AreaCount,
     Building,
     Dwelling,
+    IdentityReview,
     LegalEntity,
     Person,
     RegistryChange,
@@ -63,8 +66,29 @@ BUILDING = cast(Table, Building.__table__)
 DWELLING = cast(Table, Dwelling.__table__)
 ID_CONTEXT = "reg_person.id_number"
 PHONE_CONTEXT = "reg_person.phone"
+# When set (``ingest_file(trace=…)``): every taken row's (row number, identity key), for the identity
+# benchmark to compare the resolution with the generator's truth.
+_TRACE: ContextVar[IdentityTrace | None] = ContextVar("ingest_trace", default=None)
+# Fuzzy identity (a person row without any document number): how sure a candidate must be.
+SURE_SAME_PERSON = 0.85  # at or above, and the only such candidate: the row merges into it
+DOUBTFUL_SAME_PERSON = 0.5  # at or above: a new record, and a review item proposing the merge
 # Fields a later row may fill when the record lacks them (a duplicate adds, it does not overwrite).
 _FILLABLE = ("sex", "birth_date", "household_type", "phone_enc", "phone_hash")
+
+
+@dataclass
+class IdentityTrace:
+    """Where the rows of a batch went (people): each taken row's identity key, and the keys that were
+    renamed when a record known without a document number took one (old key → new key)."""
+
+    rows: dict[int, str] = field(default_factory=dict)
+    renamed: dict[str, str] = field(default_factory=dict)
+
+    def final_key(self, row_number: int) -> str | None:
+        key = self.rows.get(row_number)
+        while key is not None and key in self.renamed:
+            key = self.renamed[key]
+        return key
 
 
 @dataclass
@@ -79,6 +103,7 @@ class BatchReport:
     quarantined: int = 0
     flagged: int = 0  # kept, with a value marked for a grid worker to verify
     resumed_from_row: int | None = None
+    tasks: dict[str, int] = field(default_factory=dict)  # verification tasks created, by rule
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -141,8 +166,30 @@ def ingest_file(
     started_by: str = "system",
     chunk_rows: int = CHUNK_ROWS,
     progress: Callable[[int], None] | None = None,
+    trace: IdentityTrace | None = None,
+    after: AfterBatch | None = None,
 ) -> BatchReport:
-    """Run one batch of ``path`` through the pipeline; resumes an unfinished batch of the same file."""
+    """Run one batch of ``path`` through the pipeline; resumes an unfinished batch of the same file.
+
+    ``trace`` (people): collects where each taken row went (``IdentityTrace``). ``after``: run once the
+    batch is done (see ``AfterBatch``); its counts go to ``report.tasks``."""
+    token = _TRACE.set(trace)
+    try:
+        return _ingest_file(factory, path, source, file_format, started_by, chunk_rows, progress, after)
+    finally:
+        _TRACE.reset(token)
+
+
+def _ingest_file(
+    factory: sessionmaker[Session],
+    path: Path,
+    source: str,
+    file_format: str | None,
+    started_by: str,
+    chunk_rows: int,
+    progress: Callable[[int], None] | None,
+    after: AfterBatch | None,
+) -> BatchReport:
     if not path.is_file():
         raise InvalidInput(f"'{path}' is not a file")
     kind = file_format or detect_format(path)
@@ -205,7 +252,16 @@ def ingest_file(
         batch.finished_at = clock_now()
         report.rows, report.accepted, report.merged = batch.rows, batch.accepted, batch.merged
         report.unchanged, report.quarantined = batch.unchanged, batch.quarantined
+    if after is not None:
+        with transaction(factory) as session:
+            report.tasks.update(after(session, batch_id))
     return report
+
+
+#: What runs when a batch is done, in its own transaction, given the session and the batch id: in the app,
+#: the CLI and the demo, ``rules.service.tasks_after_batch`` (it sits below this package, so it is passed
+#: in), which turns what the batch brought into verification tasks and returns their counts by rule.
+AfterBatch = Callable[[Session, int], dict[str, int]]
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -225,7 +281,11 @@ def _ingest_people(
     from gridgov.address.batch import cached_library, match_texts
     from gridgov.address.match import decide
 
-    counts, good = _take_chunk(session, spec, source_id, batch_id, chunk, identity="id_number")
+    # A row without any document number can still say who it is by name and birth date (a source that
+    # collects no IDs, such as door access): it goes through the careful fuzzy match below.
+    counts, good = _take_chunk(
+        session, spec, source_id, batch_id, chunk, identity="id_number", fallback=("name", "birth_date")
+    )
     if not good:
         return counts
     id_column = spec.fields["id_number"].column
@@ -237,15 +297,28 @@ def _ingest_people(
         ).mappings()
     }
     matches = match_texts(cached_library(session), [row.values["address"] for _raw, row in good])
+    reviews: list[tuple[str, dict[str, Any], int]] = []
+    adopted = _adopt_records_without_id(
+        session, batch_id, id_column, good, hashes, matches, existing, reviews
+    )
+    keys = (
+        _resolve_without_id(session, batch_id, good, hashes, matches, existing, reviews)
+        if not all(hashes)
+        else [key or "" for key in hashes]
+    )
+    trace = _TRACE.get()
+    if trace is not None:
+        trace.rows.update((raw.number, key) for (raw, _row), key in zip(good, keys, strict=True))
     now = clock_now()
     inserts: dict[str, dict[str, Any]] = {}
     updates: dict[str, dict[str, Any]] = {}
     changes: list[dict[str, Any]] = []
     area_deltas: Counter[tuple[str, str]] = Counter()
-    for (raw, row), id_hash, match in zip(good, hashes, matches, strict=True):
+    # Rows with a document number first: a row without one may resolve to a person this chunk brings.
+    order = sorted(range(len(good)), key=lambda i: hashes[i] is None)
+    for (raw, row), id_hash, match in ((good[i], keys[i], matches[i]) for i in order):
         if row.flags:
             counts["flagged"] += 1
-        assert id_hash is not None  # rows without one were quarantined (_require_identity)
         code, _text, _level, score, _decision, street, community, grid, _reason = match
         placed = bool(code) and decide(float(score or 0)) != "reject"
         id_text = str(raw.cells.get(id_column) or "").strip()
@@ -260,17 +333,21 @@ def _ingest_people(
                 "seen_batch_id": batch_id,
                 "status": "resident",
                 "version": 1,
-                "doc_type": "resident_id",
                 "updated_at": now,
             }
             counts["accepted"] += 1
             _count_person(area_deltas, values, +1)
             continue
         # Made or changed by this batch already (an earlier row, maybe an earlier chunk): a duplicate row.
-        this_batch = seen.get("seen_batch_id") == batch_id
+        # (A row that gave a record known without a number its number changed it: accepted.)
+        adopting = id_hash in adopted
+        adopted.discard(id_hash)
+        if adopting:  # no longer a person without a document number
+            _count_in_areas(area_deltas, dict(seen), ["people_no_document"], -1)
+        this_batch = seen.get("seen_batch_id") == batch_id and not adopting
         change = _merge_person(dict(seen), values, lineage)
         if not change:
-            counts["merged" if this_batch else "unchanged"] += 1
+            counts["accepted" if adopting else "merged" if this_batch else "unchanged"] += 1
             continue
         counts["merged" if this_batch else "accepted"] += 1
         target = inserts.get(id_hash)
@@ -284,13 +361,251 @@ def _ingest_people(
             if seen.get("id") is not None:
                 changes.append(_moved(seen, change, batch_id, now))
     if inserts:
-        session.execute(insert(PERSON), list(inserts.values()))
+        bulk_insert(session, PERSON, list(inserts.values()))
     if updates:
         _update_by(session, PERSON, "id_hash", list(updates.values()))
     if changes:
         session.execute(insert(cast(Table, RegistryChange.__table__)), changes)
+    if reviews:
+        _queue_reviews(session, batch_id, reviews, now)
     _bump_counts(session, area_deltas)
     return counts
+
+
+NO_ID_PREFIX = "nid:"  # the identity key of a person known without any document number
+
+
+def _name_key(name: str) -> str:
+    return "".join(name.split())
+
+
+def _resolve_without_id(
+    session: Session,
+    batch_id: int,
+    good: Sequence[tuple[RawRow, MappedRow]],
+    hashes: Sequence[str | None],
+    matches: Sequence[Sequence[str]],
+    existing: dict[str, Any],
+    reviews: list[tuple[str, dict[str, Any], int]],
+) -> list[str]:
+    """Identity keys for the rows without any document number, by careful fuzzy matching: the same name
+    (spaces ignored) and birth date, then the dwelling, phone and sex weigh for or against.
+
+    Sure (one candidate at ``SURE_SAME_PERSON`` or above): the row merges into that person. Doubtful
+    (``DOUBTFUL_SAME_PERSON`` or above, or several sure ones): a new record, and a review item proposing
+    the merge for a person to decide. No candidate: a new record. A new record's key is made from what the
+    row says, so the same row imported again meets its own record and changes nothing."""
+    from gridgov.address.match import decide
+
+    def placed(match: Sequence[str]) -> str | None:
+        return match[0] if match[0] and decide(float(match[3] or 0)) != "reject" else None
+
+    def phone_hash(values: dict[str, Any]) -> str | None:
+        return crypto.lookup_hash(values["phone"], "phone") if values.get("phone") else None
+
+    wanted = [i for i, h in enumerate(hashes) if h is None]
+    names = {_name_key(good[i][1].values["name"]) for i in wanted}
+    births = {good[i][1].values["birth_date"] for i in wanted}
+    pool: dict[tuple[str, Any], list[dict[str, Any]]] = {}
+    for person in session.execute(
+        select(PERSON).where(PERSON.c.name_key.in_(names), PERSON.c.birth_date.in_(births))
+    ).mappings():
+        pool.setdefault((_name_key(person["name"]), person["birth_date"]), []).append(dict(person))
+        existing.setdefault(person["id_hash"], person)
+    for i, key in enumerate(hashes):  # this chunk's rows with a number (they are written first)
+        if key is not None and key not in existing and good[i][1].values.get("birth_date") in births:
+            values = good[i][1].values
+            pool.setdefault((_name_key(values["name"]), values["birth_date"]), []).append(
+                {
+                    "id_hash": key,
+                    "dwelling_code": placed(matches[i]),
+                    "phone_hash": phone_hash(values),
+                    "sex": values.get("sex"),
+                }
+            )
+    resolved = [key or "" for key in hashes]
+    for i in wanted:
+        raw, row = good[i]
+        values = row.values
+        dwelling, phone = placed(matches[i]), phone_hash(values)
+        said = "|".join(
+            str(part)
+            for part in (
+                _name_key(values["name"]),
+                values["birth_date"],
+                dwelling or values["address"],
+                phone,
+            )
+        )
+        own_key = NO_ID_PREFIX + hashlib.sha256(said.encode()).hexdigest()[:60]
+        candidates = pool.setdefault((_name_key(values["name"]), values["birth_date"]), [])
+        if own_key in existing or any(c["id_hash"] == own_key for c in candidates):
+            resolved[i] = own_key  # this very row came before
+            continue
+        scored = sorted(
+            (
+                (*_same_person_score(candidate, dwelling, phone, values.get("sex")), candidate["id_hash"])
+                for candidate in candidates
+            ),
+            key=lambda item: -item[0],
+        )
+        sure = {item[2] for item in scored if item[0] >= SURE_SAME_PERSON}
+        if len(sure) == 1:
+            resolved[i] = sure.pop()
+            continue
+        resolved[i] = own_key
+        candidates.append(
+            {"id_hash": own_key, "dwelling_code": dwelling, "phone_hash": phone, "sex": values.get("sex")}
+        )
+        if scored and scored[0][0] >= DOUBTFUL_SAME_PERSON:
+            score, why, candidate_key = scored[0]
+            reviews.append((own_key, {"candidate": candidate_key, "score": score, "why": why}, raw.number))
+    return resolved
+
+
+def _adopt_records_without_id(
+    session: Session,
+    batch_id: int,
+    id_column: str,
+    good: Sequence[tuple[RawRow, MappedRow]],
+    hashes: Sequence[str | None],
+    matches: Sequence[Sequence[str]],
+    existing: dict[str, Any],
+    reviews: list[tuple[str, dict[str, Any], int]],
+) -> set[str]:
+    """A row with a document number that is new to the registry may be someone known so far without one
+    (an earlier door-access row): when exactly one such record is surely them, that record takes the
+    number — it becomes this person, rather than a second record beside them. A doubtful one is queued
+    for review (the record without a number would fold into the new one)."""
+    from gridgov.address.match import decide
+
+    fresh = [i for i, key in enumerate(hashes) if key is not None and key not in existing]
+    adopted: set[str] = set()
+    if not fresh or not _anyone_without_document(session):
+        return adopted
+    names = {_name_key(good[i][1].values["name"]) for i in fresh}
+    births = {good[i][1].values.get("birth_date") for i in fresh} - {None}
+    if not births:
+        return adopted
+    pool: dict[tuple[str, Any], list[dict[str, Any]]] = {}
+    for person in session.execute(
+        select(PERSON).where(
+            PERSON.c.name_key.in_(names),
+            PERSON.c.birth_date.in_(births),
+            PERSON.c.id_hash.like(f"{NO_ID_PREFIX}%"),
+        )
+    ).mappings():
+        pool.setdefault((person["name_key"], person["birth_date"]), []).append(dict(person))
+    if not pool:
+        return adopted
+    taken: set[str] = set()
+    for i in fresh:
+        raw, row = good[i]
+        key = hashes[i]
+        assert key is not None
+        if key in existing:
+            continue  # an earlier row of this chunk already took a record for this number
+        values = row.values
+        match = matches[i]
+        dwelling = match[0] if match[0] and decide(float(match[3] or 0)) != "reject" else None
+        phone = crypto.lookup_hash(values["phone"], "phone") if values.get("phone") else None
+        candidates = [
+            c
+            for c in pool.get((_name_key(values["name"]), values.get("birth_date")), [])
+            if c["id_hash"] not in taken
+        ]
+        scored = sorted(
+            ((*_same_person_score(c, dwelling, phone, values.get("sex")), c) for c in candidates),
+            key=lambda item: -item[0],
+        )
+        sure = [item for item in scored if item[0] >= SURE_SAME_PERSON]
+        if len(sure) == 1:
+            record = sure[0][2]
+            number = values.get("id_number") or str(raw.cells.get(id_column) or "").strip()
+            changes = {
+                "id_hash": key,
+                "id_number_enc": crypto.encrypt(number, ID_CONTEXT) if number else None,
+                "id_valid": "id_number" not in {flag.field for flag in row.flags},
+                "doc_type": "resident_id",
+                "seen_batch_id": batch_id,
+                "lineage": {
+                    **(record["lineage"] or {}),
+                    "id_number_enc": f"b{batch_id}:r{raw.number}",
+                    "id_valid": f"b{batch_id}:r{raw.number}",
+                },
+                "updated_at": clock_now(),
+            }
+            session.execute(update(PERSON).where(PERSON.c.id == record["id"]).values(**changes))
+            taken.add(record["id_hash"])
+            trace = _TRACE.get()
+            if trace is not None:
+                trace.renamed[record["id_hash"]] = key
+            existing[key] = {**record, **changes}
+            adopted.add(key)
+        elif scored and scored[0][0] >= DOUBTFUL_SAME_PERSON:
+            score, why, record = scored[0]
+            reviews.append((record["id_hash"], {"candidate": key, "score": score, "why": why}, raw.number))
+    return adopted
+
+
+def _anyone_without_document(session: Session) -> bool:
+    """Whether the registry knows anyone without a document number (one lookup of a maintained count:
+    most feeds carry IDs, and then no row needs the search for such a record)."""
+    table = cast(Table, AreaCount.__table__)
+    count = session.scalar(
+        select(table.c.value).where(
+            table.c.area_code == DISTRICT_CODE, table.c.metric == "people_no_document"
+        )
+    )
+    return bool(count)
+
+
+def _same_person_score(
+    candidate: dict[str, Any], dwelling: str | None, phone_hash: str | None, sex: str | None
+) -> tuple[float, dict[str, str]]:
+    """How sure a candidate with the same name and birth date is the same person, and why."""
+    score, why = 0.5, {"name": "same", "birth_date": "same"}
+    theirs = candidate.get("dwelling_code")
+    if dwelling and theirs:
+        if theirs == dwelling:
+            score, why["dwelling"] = score + 0.4, "same"
+        elif theirs[:20] == dwelling[:20]:  # a dwelling's code begins with its building's
+            score, why["dwelling"] = score + 0.2, "same_building"
+        else:
+            why["dwelling"] = "different"
+    if phone_hash and candidate.get("phone_hash"):
+        same_phone = candidate["phone_hash"] == phone_hash
+        score += 0.3 if same_phone else -0.2
+        why["phone"] = "same" if same_phone else "different"
+    if sex and candidate.get("sex") and sex != candidate["sex"]:
+        score, why["sex"] = score - 1.0, "different"
+    return round(score, 2), why
+
+
+def _queue_reviews(
+    session: Session, batch_id: int, reviews: list[tuple[str, dict[str, Any], int]], now: Any
+) -> None:
+    """Doubtful merges (new record ↔ the best candidate) into the identity review queue."""
+    keys = {key for key, _info, _row in reviews} | {str(info["candidate"]) for _key, info, _row in reviews}
+    ids = dict(session.execute(select(PERSON.c.id_hash, PERSON.c.id).where(PERSON.c.id_hash.in_(keys))).all())
+    session.execute(
+        insert(cast(Table, IdentityReview.__table__)),
+        [
+            {
+                "record_kind": "person",
+                "record_id": ids[key],
+                "candidate_id": ids[str(info["candidate"])],
+                "score": info["score"],
+                "reasons": info["why"],
+                "status": "open",
+                "batch_id": batch_id,
+                "row_number": row_number,
+                "created_at": now,
+            }
+            for key, info, row_number in reviews
+            if key in ids and str(info["candidate"]) in ids
+        ],
+    )
 
 
 def _person_values(
@@ -309,9 +624,11 @@ def _person_values(
     flagged = {flag.field for flag in row.flags}
     return {
         # A number that failed its check is kept as written (encrypted like any other), for the grid worker.
-        "id_number_enc": crypto.encrypt(id_number or id_text, ID_CONTEXT),
+        "id_number_enc": crypto.encrypt(id_number or id_text, ID_CONTEXT) if (id_number or id_text) else None,
         "id_valid": "id_number" not in flagged,
+        "doc_type": "resident_id" if (id_number or id_text) else "none",
         "name": values["name"],
+        "name_key": _name_key(values["name"]),
         "sex": values.get("sex"),
         "birth_date": values.get("birth_date"),
         "household_type": values.get("household_type"),
@@ -374,6 +691,43 @@ def _moved(stored: Any, change: dict[str, Any], batch_id: int, now: Any) -> dict
     }
 
 
+def bulk_insert(session: Session, table: Table, rows: list[dict[str, Any]]) -> None:
+    """Insert many rows set-based, in the session's transaction: COPY on PostgreSQL (several times faster
+    than multi-row INSERTs for the registry's wide rows), executemany elsewhere. Columns a row leaves out
+    get their defaults as an INSERT would (the id from its sequence)."""
+    if not rows:
+        return
+    if session.get_bind().dialect.name != "postgresql":
+        session.execute(insert(table), rows)
+        return
+    import json
+
+    names = {name for row in rows for name in row}
+    columns = [c for c in table.columns if c.name in names or (c.default is not None and not c.primary_key)]
+    json_columns = {c.name for c in columns if isinstance(c.type, JSON)}
+
+    def cell(column: Column[Any], row: dict[str, Any]) -> Any:
+        value = row[column.name] if column.name in row else _default_of(column)
+        if column.name in json_columns and value is not None:
+            return json.dumps(value, ensure_ascii=False, default=str)
+        return value
+
+    quoted = ", ".join(f'"{c.name}"' for c in columns)
+    raw = session.connection().connection.driver_connection
+    assert raw is not None
+    with raw.cursor() as cursor, cursor.copy(f'COPY "{table.name}" ({quoted}) FROM STDIN') as copy:
+        for row in rows:
+            copy.write_row([cell(column, row) for column in columns])
+
+
+def _default_of(column: Column[Any]) -> Any:
+    """A column's Python-side default: a scalar, or a callable SQLAlchemy wrapped to take a context."""
+    default: Any = column.default
+    if default is None:
+        return None
+    return default.arg if default.is_scalar else default.arg(None)
+
+
 def _update_by(session: Session, table: Table, key: str, rows: list[dict[str, Any]]) -> None:
     """Write whole rows back, matched on their identity column ``key`` (one executemany)."""
     from sqlalchemy import bindparam
@@ -407,6 +761,8 @@ def _count_in_areas(
 
 def _count_person(deltas: Counter[tuple[str, str]], values: dict[str, Any], sign: int) -> None:
     metrics = ["people"]
+    if values.get("doc_type") == "none":
+        metrics.append("people_no_document")  # known without a document number (to verify)
     if values.get("household_type") in ("registered", "floating"):
         metrics.append(f"people_{values['household_type']}")
     _count_in_areas(deltas, values, metrics, sign)
@@ -456,6 +812,7 @@ def _take_chunk(
     chunk: Sequence[RawRow],
     *,
     identity: str | None,
+    fallback: tuple[str, ...] = (),
 ) -> tuple[Counter[str], list[tuple[RawRow, MappedRow]]]:
     """Map and check a chunk, quarantine what cannot be taken; the counts so far and the rows to write.
 
@@ -463,7 +820,7 @@ def _take_chunk(
     counts: Counter[str] = Counter(rows=len(chunk))
     mapped = [map_row(spec, raw.cells, problems=raw.problems) for raw in chunk]
     if identity is not None:
-        _require_identity(spec, chunk, mapped, identity)
+        _require_identity(spec, chunk, mapped, identity, fallback)
     # A row sent again (a fixed quarantine row) settles its earlier entry, whether it goes in this time or
     # is held again (then under this batch, with its new reasons).
     _mark_replayed(session, source_id, batch_id, {row.row_id for row in mapped if row.row_id})
@@ -472,14 +829,21 @@ def _take_chunk(
 
 
 def _require_identity(
-    spec: MappingSpec, chunk: Sequence[RawRow], mapped: Sequence[MappedRow], field: str
+    spec: MappingSpec,
+    chunk: Sequence[RawRow],
+    mapped: Sequence[MappedRow],
+    field: str,
+    fallback: tuple[str, ...] = (),
 ) -> None:
-    """A row that says nothing of who or what it is (no ID, not even a wrong one) cannot be matched to a
-    record: it is quarantined, so every row still ends in one count."""
+    """A row that says nothing of who or what it is (no ID, not even a wrong one, and not all of the
+    ``fallback`` fields either) cannot be matched to a record: it is quarantined, so every row still ends
+    in one count."""
     spec_field = spec.fields.get(field)
     column = spec_field.column if spec_field else field
     for raw, row in zip(chunk, mapped, strict=True):
         if row.ok and not row.values.get(field) and not str(raw.cells.get(column) or "").strip():
+            if fallback and all(row.values.get(name) for name in fallback):
+                continue
             row.problems.append(Problem("missing_identity", field, column))
 
 
@@ -506,7 +870,7 @@ def _quarantine(
         if not row.ok
     ]
     if held:
-        session.execute(insert(cast(Table, QuarantineRow.__table__)), held)
+        bulk_insert(session, cast(Table, QuarantineRow.__table__), held)
     counts["quarantined"] += len(held)
 
 
@@ -642,7 +1006,7 @@ def _ingest_entities(
                         }
                     )
     if inserts:
-        session.execute(insert(ENTITY), list(inserts.values()))
+        bulk_insert(session, ENTITY, list(inserts.values()))
     if updates:
         _update_by(session, ENTITY, "credit_code", list(updates.values()))
     if changes:
@@ -778,7 +1142,7 @@ def _ingest_rentals(
         if not _settle(counts, key, stored, change, lineage, inserts, updates, batch_id, now):
             continue
     if inserts:
-        session.execute(insert(RENTAL), list(inserts.values()))
+        bulk_insert(session, RENTAL, list(inserts.values()))
     if updates:
         _update_by(session, RENTAL, "identity_key", list(updates.values()))
     _add_tenants(session, tenants_of)
@@ -813,7 +1177,7 @@ def _add_tenants(session: Session, tenants_of: dict[str, set[str]]) -> None:
         if (ids[key], id_hash) not in known
     ]
     if fresh:
-        session.execute(insert(TENANT), fresh)
+        bulk_insert(session, TENANT, fresh)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -930,7 +1294,7 @@ def _ingest_places(
                 }
             )
     if inserts:
-        session.execute(insert(table), list(inserts.values()))
+        bulk_insert(session, table, list(inserts.values()))
     if updates:
         _update_by(session, table, "code", list(updates.values()))
     if changes:
@@ -1078,3 +1442,122 @@ def reencrypt_registry(session: Session, *, batch_rows: int = 5000) -> int:
                 session.execute(statement, fresh)
                 changed += len(fresh)
     return changed
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Identity review (doubtful merges)
+
+
+def open_identity_reviews(session: Session, *, limit: int = 200) -> list[IdentityReview]:
+    """The doubtful merges still waiting for a decision, surest first."""
+    return list(
+        session.scalars(
+            select(IdentityReview)
+            .where(IdentityReview.status == "open")
+            .order_by(IdentityReview.score.desc(), IdentityReview.id)
+            .limit(limit)
+        )
+    )
+
+
+def decide_identity_review(
+    session: Session, review_id: int, *, merge: bool, decided_by: str
+) -> IdentityReview:
+    """Settle a doubtful merge. ``merge``: the record made from the row folds into the candidate (fields
+    the candidate lacks are filled, with their lineage; rental tenancies and care tags follow; the record
+    goes and the counts drop by one); otherwise both stay, and the pair is not proposed again."""
+    review = session.get(IdentityReview, review_id, with_for_update=True)
+    if review is None:
+        raise NotFound(f"No identity review {review_id}")
+    if review.status != "open":
+        raise InvalidInput(f"Identity review {review_id} is already decided ({review.status})")
+    review.status, review.decided_at, review.decided_by = (
+        "merged" if merge else "kept_apart",
+        clock_now(),
+        decided_by[:128],
+    )
+    if not merge:
+        return review
+    record = session.execute(select(PERSON).where(PERSON.c.id == review.record_id)).mappings().first()
+    candidate = session.execute(select(PERSON).where(PERSON.c.id == review.candidate_id)).mappings().first()
+    if record is None or candidate is None:
+        raise InvalidInput(f"Identity review {review_id}: one of its two records is gone")
+    fill = {
+        name: record[name]
+        for name in (*_FILLABLE, "dwelling_code", "address_text", "address_score", "move_in_date")
+        if candidate[name] is None and record[name] is not None
+    }
+    if candidate["grid_code"] is None and record["grid_code"] is not None:
+        fill.update({name: record[name] for name in ("street_code", "community_code", "grid_code")})
+    lineage = dict(candidate["lineage"] or {})
+    lineage.update({name: (record["lineage"] or {}).get(name, f"review:{review_id}") for name in fill})
+    session.execute(
+        update(PERSON)
+        .where(PERSON.c.id == candidate["id"])
+        .values(**fill, lineage=lineage, updated_at=clock_now(), version=candidate["version"] + 1)
+    )
+    session.execute(
+        update(TENANT).where(TENANT.c.person_id == record["id"]).values(person_id=candidate["id"])
+    )
+    from gridgov.registry.models import CareTag
+
+    session.execute(
+        update(CareTag).where(CareTag.person_id == record["id"]).values(person_id=candidate["id"])
+    )
+    # Other open reviews of the folded record now concern the candidate.
+    session.execute(
+        update(IdentityReview)
+        .where(IdentityReview.status == "open", IdentityReview.record_id == record["id"])
+        .values(record_id=candidate["id"])
+    )
+    session.execute(PERSON.delete().where(PERSON.c.id == record["id"]))
+    deltas: Counter[tuple[str, str]] = Counter()
+    _count_person(deltas, dict(record), -1)
+    if "grid_code" in fill:
+        _count_person(deltas, dict(candidate), -1)
+        _count_person(deltas, {**dict(candidate), **fill}, +1)
+    _bump_counts(session, deltas)
+    session.execute(
+        insert(cast(Table, RegistryChange.__table__)),
+        [
+            {
+                "kind": "merged",
+                "record_kind": "person",
+                "record_id": candidate["id"],
+                "grid_code": fill.get("grid_code", candidate["grid_code"]),
+                "batch_id": review.batch_id,
+                "at": clock_now(),
+                "details": {"merged_record": record["id"], "review": review_id},
+            }
+        ],
+    )
+    return review
+
+
+def identity_reviews(
+    session: Session, scope: AreaScope, *, status: str = "open", limit: int = 200
+) -> list[dict[str, Any]]:
+    """Identity reviews whose two records both lie in ``scope`` (a record not placed yet counts as the
+    district's), surest first, each with the two people side by side (names as written: the caller
+    masks them)."""
+    reviews = session.scalars(
+        select(IdentityReview)
+        .where(IdentityReview.status == status)
+        .order_by(IdentityReview.score.desc(), IdentityReview.id)
+        .limit(limit * 4)
+    ).all()
+    ids = {r.record_id for r in reviews} | {r.candidate_id for r in reviews}
+    people = {
+        row["id"]: dict(row) for row in session.execute(select(PERSON).where(PERSON.c.id.in_(ids))).mappings()
+    }
+    out: list[dict[str, Any]] = []
+    for review in reviews:
+        record, candidate = people.get(review.record_id), people.get(review.candidate_id)
+        if record is None or candidate is None:
+            continue
+        if not all(scope.covers(side["grid_code"] or DISTRICT_CODE) for side in (record, candidate)):
+            continue
+        out.append({"review": review, "record": record, "candidate": candidate})
+        if len(out) == limit:
+            break
+    return out

@@ -13,7 +13,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Date, Float, ForeignKey, Integer, Numeric, String, Text
+from sqlalchemy import JSON, Boolean, Date, Float, ForeignKey, Index, Integer, Numeric, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from gridgov.audit.models import UTCDateTime
@@ -57,6 +57,8 @@ class Dwelling(_Placed, Base):
 
 class Person(_Placed, Base):
     __tablename__ = "reg_person"
+    # Finding the candidates of a person known without a document number (fuzzy identity).
+    __table_args__ = (Index("ix_reg_person_name_key_birth", "name_key", "birth_date"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     id_hash: Mapped[str | None] = mapped_column(String(64), nullable=True, unique=True)
@@ -64,6 +66,7 @@ class Person(_Placed, Base):
     id_valid: Mapped[bool] = mapped_column(Boolean, default=True)  # False: kept as written, to verify
     doc_type: Mapped[str] = mapped_column(String(16), default="resident_id")
     name: Mapped[str] = mapped_column(String(64))
+    name_key: Mapped[str | None] = mapped_column(String(64), nullable=True)  # the name without spaces
     sex: Mapped[str | None] = mapped_column(String(8), nullable=True)
     birth_date: Mapped[date | None] = mapped_column(Date, nullable=True)
     household_type: Mapped[str | None] = mapped_column(String(16), nullable=True)  # registered | floating
@@ -158,6 +161,26 @@ class RegistryChange(Base):
     batch_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
     at: Mapped[datetime] = mapped_column(UTCDateTime())
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class IdentityReview(Base):
+    """A doubtful merge (身份存疑): a record made from a row without a document number, and the person it
+    may be. A person decides: merge (the record folds into the candidate) or keep apart."""
+
+    __tablename__ = "reg_identity_review"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    record_kind: Mapped[str] = mapped_column(String(16))  # person
+    record_id: Mapped[int] = mapped_column(Integer, index=True)
+    candidate_id: Mapped[int] = mapped_column(Integer, index=True)
+    score: Mapped[float] = mapped_column(Float)
+    reasons: Mapped[dict[str, Any]] = mapped_column(JSON)  # field → same | same_building | different
+    status: Mapped[str] = mapped_column(String(16), default="open", index=True)  # open | merged | kept_apart
+    batch_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    row_number: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    decided_by: Mapped[str | None] = mapped_column(String(128), nullable=True)
 
 
 class AreaCount(Base):

@@ -164,7 +164,12 @@ def create_app(engine: Engine | None = None) -> FastAPI:
     # Grid polygons are ~1 MB of GeoJSON; compressed they travel well over a street office's line.
     app.add_middleware(GZipMiddleware, minimum_size=2048)
     app.add_middleware(SecurityHeaders, csp=content_security_policy(settings.tile_url))
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodySizeLimit,
+        max_bytes=settings.max_body_bytes,
+        large_prefixes=("/api/ingest/", "/ingest/"),
+        large_max_bytes=settings.max_feed_bytes,
+    )
 
     @app.exception_handler(GridgovError)
     async def domain_error(request: Request, exc: GridgovError) -> Response:
@@ -227,6 +232,8 @@ def create_app(engine: Engine | None = None) -> FastAPI:
     from gridgov.events.pages import router as events_pages
     from gridgov.ingest.api import router as ingest_api
     from gridgov.ingest.pages import router as ingest_pages
+    from gridgov.ingest.review import pages as review_pages
+    from gridgov.ingest.review import router as review_api
     from gridgov.registry.api import router as registry_api
     from gridgov.registry.pages import router as registry_pages
     from gridgov.tasks.api import router as tasks_api
@@ -247,7 +254,20 @@ def create_app(engine: Engine | None = None) -> FastAPI:
     app.include_router(open311_api)
     app.add_exception_handler(Open311Error, open311_error)
     app.include_router(events_pages)
-    for router in (registry_api, registry_pages, tasks_api, tasks_pages, ingest_api, ingest_pages):
+    from gridgov.rules.service import tasks_after_batch
+
+    # Every import batch (upload or push) ends with the detection rules over what it brought.
+    app.state.after_batch = tasks_after_batch
+    for router in (
+        registry_api,
+        registry_pages,
+        tasks_api,
+        tasks_pages,
+        ingest_api,
+        ingest_pages,
+        review_api,
+        review_pages,
+    ):
         app.include_router(router)
     if STATIC_DIR.is_dir():
         app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
