@@ -211,6 +211,19 @@ def _today() -> date:
     return clock_now().astimezone(CHINA_TZ).date()
 
 
+def _found(
+    session: Session, query: Select[Any], model: Any, batch_id: int | None, field: str
+) -> tuple[list[Any], _Sources]:
+    """What a rule's query finds (only the records ``batch_id`` made or changed, when given), and the
+    sources of the ``field`` each row's evidence quotes."""
+    if batch_id is not None:
+        query = query.where(model.seen_batch_id == batch_id)
+    rows = list(session.execute(query))
+    sources = _Sources(session)
+    sources.load([_lineage_of(row.lineage, field) for row in rows])
+    return rows, sources
+
+
 def _lineage_of(value: Any, name: str) -> str | None:
     return (value or {}).get(name) if isinstance(value, dict) else None
 
@@ -383,11 +396,7 @@ def _over_occupancy(session: Session, rule: Rule, batch_id: int | None) -> list[
         )
         .order_by(Rental.id)
     )
-    if batch_id is not None:
-        query = query.where(Rental.seen_batch_id == batch_id)
-    rows = list(session.execute(query))
-    sources = _Sources(session)
-    sources.load([_lineage_of(r.lineage, "declared_occupants") for r in rows])
+    rows, sources = _found(session, query, Rental, batch_id, "declared_occupants")
     return [
         _task(
             rule,
@@ -453,11 +462,7 @@ def _entity_residential(session: Session, rule: Rule, batch_id: int | None) -> l
         .where(LegalEntity.status == "active", LegalEntity.operating_address_code.is_not(None), residential)
         .order_by(LegalEntity.id)
     )
-    if batch_id is not None:
-        query = query.where(LegalEntity.seen_batch_id == batch_id)
-    rows = list(session.execute(query))
-    sources = _Sources(session)
-    sources.load([_lineage_of(r.lineage, "operating_address_code") for r in rows])
+    rows, sources = _found(session, query, LegalEntity, batch_id, "operating_address_code")
     return [
         _task(
             rule,
@@ -507,11 +512,7 @@ def _entity_unplaced(session: Session, rule: Rule, batch_id: int | None) -> list
         .where(LegalEntity.status == "active", LegalEntity.operating_address_code.is_(None))
         .order_by(LegalEntity.id)
     )
-    if batch_id is not None:
-        query = query.where(LegalEntity.seen_batch_id == batch_id)
-    rows = list(session.execute(query))
-    sources = _Sources(session)
-    sources.load([_lineage_of(r.lineage, "operating_address_text") for r in rows])
+    rows, sources = _found(session, query, LegalEntity, batch_id, "operating_address_text")
     return [
         _task(
             rule,
@@ -559,11 +560,7 @@ def _address_review(session: Session, rule: Rule, batch_id: int | None) -> list[
         )
         .order_by(Person.id)
     )
-    if batch_id is not None:
-        query = query.where(Person.seen_batch_id == batch_id)
-    rows = list(session.execute(query))
-    sources = _Sources(session)
-    sources.load([_lineage_of(r.lineage, "address_text") for r in rows])
+    rows, sources = _found(session, query, Person, batch_id, "address_text")
     return [
         _task(
             rule,
@@ -605,11 +602,7 @@ def _invalid_id(session: Session, rule: Rule, batch_id: int | None) -> list[NewT
         .where(Person.status == "resident", Person.id_valid.is_(False))
         .order_by(Person.id)
     )
-    if batch_id is not None:
-        query = query.where(Person.seen_batch_id == batch_id)
-    rows = list(session.execute(query))
-    sources = _Sources(session)
-    sources.load([_lineage_of(r.lineage, "id_number_enc") for r in rows])
+    rows, sources = _found(session, query, Person, batch_id, "id_number_enc")
     return [
         _task(
             rule,
