@@ -56,7 +56,14 @@ ENTITY_TYPES = ("有限责任公司", "个体工商户", "股份有限公司", "
 
 def build(session: Any, people: int, tasks: int, rng: random.Random) -> list[tuple[str, str, str]]:
     load_nanshan_areas(session)
-    grids = [tuple(row) for row in session.execute(select(Grid.code, Grid.community_code, Grid.street_code))]
+    grids = [
+        tuple(row)
+        for row in session.execute(
+            select(Grid.code, Grid.community_code, Community.street_code).join(
+                Community, Community.code == Grid.community_code
+            )
+        )
+    ]
     now = datetime.now(UTC)
     counts: Counter[tuple[str, str]] = Counter()
     batch: list[dict[str, Any]] = []

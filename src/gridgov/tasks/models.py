@@ -20,9 +20,10 @@ class Task(Base):
         # once it is answered or cancelled (NULLs never collide, on SQLite and PostgreSQL alike).
         UniqueConstraint("rule", "target_kind", "target_id", "open_slot", name="uq_task_open_slot"),
         Index("ix_task_target", "target_kind", "target_id"),
-        # Open tasks counted per area (area statistics): one index-only grouped count at each level.
-        Index("ix_task_state_street", "state", "street_code"),
-        Index("ix_task_state_community", "state", "community_code"),
+        # Open tasks counted per area and grouped by the area one level down (area statistics): each
+        # level's count reads one of these indexes only, never the task rows.
+        Index("ix_task_state_street", "state", "street_code", "community_code"),
+        Index("ix_task_state_community", "state", "community_code", "grid_code"),
         Index("ix_task_state_grid", "state", "grid_code"),
     )
 

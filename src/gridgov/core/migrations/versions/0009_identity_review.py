@@ -48,8 +48,12 @@ def upgrade() -> None:
     op.execute("UPDATE reg_person SET name_key = REPLACE(name, ' ', '')")
     # Open verification tasks counted per area (area statistics) without reading the task rows.
     with op.batch_alter_table("task", schema=None) as batch_op:
-        batch_op.create_index("ix_task_state_street", ["state", "street_code"], unique=False)
-        batch_op.create_index("ix_task_state_community", ["state", "community_code"], unique=False)
+        batch_op.create_index(
+            "ix_task_state_street", ["state", "street_code", "community_code"], unique=False
+        )
+        batch_op.create_index(
+            "ix_task_state_community", ["state", "community_code", "grid_code"], unique=False
+        )
         batch_op.create_index("ix_task_state_grid", ["state", "grid_code"], unique=False)
 
 
