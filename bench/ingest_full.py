@@ -12,7 +12,7 @@ the same readers and insert every row's cells as JSON into a staging table, set-
 mapping, checks, address matching, identity or counts. The ratio says what the pipeline's work costs
 over just moving the bytes in.
 
-    python bench/ingest_full.py [--scale 1.0] [--world DIR] [--backend sqlite|postgresql|both] [--json]
+    python bench/ingest_full.py [--scale 1.0] [--world DIR] [--backend sqlite|postgresql|both] [--workers 1|2]
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def run(backend: str, world: Path, workdir: Path) -> dict[str, Any]:
+def run(backend: str, world: Path, workdir: Path, workers: int) -> dict[str, Any]:
     admin = None
     if backend == "sqlite":
         url = f"sqlite:///{workdir / 'bench.sqlite3'}"
@@ -87,7 +87,7 @@ def run(backend: str, world: Path, workdir: Path) -> dict[str, Any]:
         for feed, source in REGISTRY_FEEDS:
             path = feed_path(world, feed)
             started = time.perf_counter()
-            report = ingest_file(factory, path, source=source, started_by="bench")
+            report = ingest_file(factory, path, source=source, started_by="bench", workers=workers)
             seconds = time.perf_counter() - started
             feeds.append(
                 {
@@ -150,6 +150,7 @@ def main() -> int:
     parser.add_argument("--scale", type=float, default=1.0)
     parser.add_argument("--world", type=Path)
     parser.add_argument("--backend", choices=("sqlite", "postgresql", "both"), default="both")
+    parser.add_argument("--workers", type=int, choices=(1, 2), default=2, help="ingest_file(workers=…)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     world = world_dir(args.scale, args.world)
@@ -157,12 +158,21 @@ def main() -> int:
     results = []
     with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
         for backend in backends:
-            results.append(run(backend, world, Path(tmp)))
-    summary = {"world": str(world), "scale": args.scale, "peak_rss_mb": round(peak_rss_mb()), "runs": results}
+            results.append(run(backend, world, Path(tmp), args.workers))
+    summary = {
+        "world": str(world),
+        "scale": args.scale,
+        "workers": args.workers,
+        "peak_rss_mb": round(peak_rss_mb()),
+        "runs": results,
+    }
     if args.json:
         print(json.dumps(summary, ensure_ascii=False, indent=2))
         return 0
-    print(f"world {world} (scale {args.scale:g}); peak memory {summary['peak_rss_mb']} MB (max RSS)")
+    print(
+        f"world {world} (scale {args.scale:g}), workers={args.workers}; "
+        f"peak memory {summary['peak_rss_mb']} MB (max RSS of the main process)"
+    )
     for result in results:
         print(f"{result['backend']}: library load {result['library_load_s']} s (apart)")
         for feed in result["feeds"]:

@@ -11,11 +11,12 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from openpyxl import load_workbook
-from sqlalchemy import func, select
+from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from gridgov.ingest import service
@@ -207,3 +208,56 @@ def test_a_row_that_names_nobody_is_quarantined_not_lost(
         [held] = session.scalars(select(QuarantineRow).where(QuarantineRow.batch_id == report.batch)).all()
     assert [p["code"] for p in held.problems] == ["missing_identity"]
     assert service.describe_problem(held.problems[0]) == "「证件号码」为空，无法确认是哪一条记录"
+
+
+def test_a_worker_process_preparing_chunks_ahead_gives_the_same_registry(
+    backend: str, empty_engine_factory: Callable[[str], Engine], demo_world: Path
+) -> None:
+    """``workers=2`` maps and matches chunk N+1 in a forked process while chunk N is written: every
+    batch's counts and every person, rental and entity (identity, place, lineage) come out as with one
+    process."""
+    from gridgov.address.service import import_file
+    from gridgov.areas.service import load_nanshan_areas
+    from gridgov.core.db import session_factory
+    from gridgov.registry.models import LegalEntity, Rental
+
+    feeds = (
+        (SOURCE, demo_world / FEED),
+        ("housing.rentals", demo_world / "housing" / "rentals.xlsx"),
+        ("entities.business_register", demo_world / "entities" / "business_register.csv"),
+    )
+    outcomes = []
+    for workers in (1, 2):
+        factory = session_factory(empty_engine_factory(backend))
+        with factory() as session:
+            load_nanshan_areas(session)
+            for feed in ("standard_addresses.csv", "dwellings.csv"):
+                import_file(session, demo_world / "addresses" / feed, source="demo-world")
+            session.commit()
+        counts = []
+        for source, path in feeds:
+            report = service.ingest_file(factory, path, source=source, chunk_rows=3000, workers=workers)
+            counts.append({k: v for k, v in report.as_dict().items() if k not in ("batch", "file")})
+        with factory() as session:
+            records = [
+                sorted(
+                    (p.id_hash, p.dwelling_code, p.grid_code, json.dumps(p.lineage, sort_keys=True))
+                    for p in session.scalars(select(Person))
+                ),
+                sorted(
+                    (r.identity_key, r.grid_code, json.dumps(r.lineage, sort_keys=True))
+                    for r in session.scalars(select(Rental))
+                ),
+                sorted(
+                    (
+                        e.credit_code,
+                        e.grid_code,
+                        e.registered_address_code,
+                        json.dumps(e.lineage, sort_keys=True),
+                    )
+                    for e in session.scalars(select(LegalEntity))
+                ),
+            ]
+        outcomes.append((counts, records))
+    assert outcomes[0][0] == outcomes[1][0] and outcomes[0][0][0]["accepted"] > 20_000
+    assert outcomes[0][1] == outcomes[1][1]

@@ -681,6 +681,10 @@ def ingest(
     rules: Annotated[
         bool, typer.Option(help="Then run the detection rules over the batch (verification tasks)")
     ] = True,
+    workers: Annotated[
+        int,
+        typer.Option(min=1, max=2, help="2: map and match the next chunk in a second process while writing"),
+    ] = 1,
 ) -> None:
     """Run one batch through the block-data pipeline: every row ends accepted, merged, unchanged or
     quarantined (kept with its reasons); importing the same file again changes nothing; a batch stopped
@@ -701,6 +705,7 @@ def ingest(
             started_by=cli_actor().actor,
             progress=lambda rows: progress.advance(task, rows),
             after=tasks_after_batch if rules else None,
+            workers=workers,
         )
     if as_json:
         print(json.dumps(report.as_dict(), ensure_ascii=False))

@@ -128,7 +128,12 @@ def load_demo_registry(
         if not path.exists():
             path = path.with_suffix(".csv")  # a world written with --no-xlsx has CSV instead
         report = ingest_file(
-            factory, path, source=source, started_by="demo", progress=_progress_of(feed, progress)
+            factory,
+            path,
+            source=source,
+            started_by="demo",
+            progress=_progress_of(feed, progress),
+            workers=2,  # the next chunk mapped and matched in a second process while one is written
         )
         lines.append(
             f"registry {source}: {report.rows} rows → {report.accepted} accepted, {report.merged} merged, "

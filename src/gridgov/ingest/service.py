@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextvars import ContextVar
 from dataclasses import asdict, dataclass, field
 from datetime import date
+from functools import lru_cache
 from itertools import islice
 from pathlib import Path
 from typing import Any, cast
@@ -168,14 +169,19 @@ def ingest_file(
     progress: Callable[[int], None] | None = None,
     trace: IdentityTrace | None = None,
     after: AfterBatch | None = None,
+    workers: int = 1,
 ) -> BatchReport:
     """Run one batch of ``path`` through the pipeline; resumes an unfinished batch of the same file.
 
     ``trace`` (people): collects where each taken row went (``IdentityTrace``). ``after``: run once the
-    batch is done (see ``AfterBatch``); its counts go to ``report.tasks``."""
+    batch is done (see ``AfterBatch``); its counts go to ``report.tasks``. ``workers=2``: people,
+    rentals and entities are mapped and address-matched one chunk ahead in a forked worker process while
+    this one writes (for the command line and bulk loads; a server keeps the default, 1)."""
     token = _TRACE.set(trace)
     try:
-        return _ingest_file(factory, path, source, file_format, started_by, chunk_rows, progress, after)
+        return _ingest_file(
+            factory, path, source, file_format, started_by, chunk_rows, progress, after, workers
+        )
     finally:
         _TRACE.reset(token)
 
@@ -189,6 +195,7 @@ def _ingest_file(
     chunk_rows: int,
     progress: Callable[[int], None] | None,
     after: AfterBatch | None,
+    workers: int,
 ) -> BatchReport:
     if not path.is_file():
         raise InvalidInput(f"'{path}' is not a file")
@@ -224,25 +231,29 @@ def _ingest_file(
             )
             session.add(batch)
             session.flush()
-        batch_id, next_row, source_id = batch.id, batch.next_row, src.id
+        batch_id, next_row, source_id, spec_text = batch.id, batch.next_row, src.id, src.spec_yaml
     report = BatchReport(batch=batch_id, source=source, file=str(path))
     if resumed:
         report.resumed_from_row = next_row
     rows = (raw for raw in read_rows(path, kind) if raw.number >= next_row)
-    for chunk in _chunks(rows, chunk_rows):
-        with transaction(factory) as session:
-            counts = _PIPELINES[spec.record](session, spec, source_id, batch_id, chunk)
-            batch = session.get_one(Batch, batch_id)
-            for name in ("rows", "accepted", "merged", "unchanged", "quarantined"):
-                setattr(batch, name, getattr(batch, name) + counts[name])
-            batch.next_row = chunk[-1].number + 1
-            record(
-                session,
-                action="ingest.chunk",
-                object_type="ingest_batch",
-                object_id=batch_id,
-                details={"source": source, **{k: int(v) for k, v in counts.items()}},
-            )
+    for chunk, prepared in _prepared_chunks(factory, spec, spec_text, _chunks(rows, chunk_rows), workers):
+        token = _PREPARED.set(prepared)
+        try:
+            with transaction(factory) as session:
+                counts = _PIPELINES[spec.record](session, spec, source_id, batch_id, chunk)
+                batch = session.get_one(Batch, batch_id)
+                for name in ("rows", "accepted", "merged", "unchanged", "quarantined"):
+                    setattr(batch, name, getattr(batch, name) + counts[name])
+                batch.next_row = chunk[-1].number + 1
+                record(
+                    session,
+                    action="ingest.chunk",
+                    object_type="ingest_batch",
+                    object_id=batch_id,
+                    details={"source": source, **{k: int(v) for k, v in counts.items()}},
+                )
+        finally:
+            _PREPARED.reset(token)
         report.flagged += counts["flagged"]
         if progress is not None:
             progress(counts["rows"])
@@ -278,7 +289,6 @@ def _id_hash(values: dict[str, Any], raw_text: str | None) -> str | None:
 def _ingest_people(
     session: Session, spec: MappingSpec, source_id: int, batch_id: int, chunk: Sequence[RawRow]
 ) -> Counter[str]:
-    from gridgov.address.batch import cached_library, match_texts
     from gridgov.address.match import decide
 
     # A row without any document number can still say who it is by name and birth date (a source that
@@ -296,7 +306,7 @@ def _ingest_people(
             select(PERSON).where(PERSON.c.id_hash.in_({h for h in hashes if h}))
         ).mappings()
     }
-    matches = match_texts(cached_library(session), [row.values["address"] for _raw, row in good])
+    matches = _matched(session, "address", [row.values["address"] for _raw, row in good])
     reviews: list[tuple[str, dict[str, Any], int]] = []
     adopted = _adopt_records_without_id(
         session, batch_id, id_column, good, hashes, matches, existing, reviews
@@ -818,14 +828,115 @@ def _take_chunk(
 
     ``identity``: the field that says who or what a row is (a row without it is quarantined)."""
     counts: Counter[str] = Counter(rows=len(chunk))
-    mapped = [map_row(spec, raw.cells, problems=raw.problems) for raw in chunk]
-    if identity is not None:
-        _require_identity(spec, chunk, mapped, identity, fallback)
+    prepared = _PREPARED.get()  # mapped and checked already, in the worker process (``workers=2``)
+    mapped = prepared.mapped if prepared is not None else _map_chunk(spec, chunk, identity, fallback)
     # A row sent again (a fixed quarantine row) settles its earlier entry, whether it goes in this time or
     # is held again (then under this batch, with its new reasons).
     _mark_replayed(session, source_id, batch_id, {row.row_id for row in mapped if row.row_id})
     _quarantine(session, batch_id, chunk, mapped, counts)
     return counts, [(raw, row) for raw, row in zip(chunk, mapped, strict=True) if row.ok]
+
+
+def _prepared_chunks(
+    factory: sessionmaker[Session],
+    spec: MappingSpec,
+    spec_text: str,
+    chunks: Iterator[list[RawRow]],
+    workers: int,
+) -> Iterator[tuple[list[RawRow], _Prepared | None]]:
+    """The chunks, each with its preparation (``None``: the pipeline maps and matches it itself). With a
+    worker, chunk N+1 is prepared while the caller writes chunk N."""
+    if workers < 2 or spec.record not in _MATCHED_FIELDS:
+        for chunk in chunks:
+            yield chunk, None
+        return
+    import multiprocessing
+    from concurrent.futures import Future, ProcessPoolExecutor
+
+    from gridgov.address.batch import cached_library
+
+    with factory() as session:
+        _FORKED_LIBRARY[:] = [cached_library(session)]  # loaded before the fork: the worker shares it
+    pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork"))
+    try:
+        pending: tuple[list[RawRow], Future[_Prepared]] | None = None
+        for chunk in chunks:
+            ahead = (chunk, pool.submit(_prepare_chunk, spec.record, spec_text, chunk))
+            if pending is not None:
+                yield pending[0], pending[1].result()
+            pending = ahead
+        if pending is not None:
+            yield pending[0], pending[1].result()
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+        _FORKED_LIBRARY.clear()
+
+
+def _map_chunk(
+    spec: MappingSpec, chunk: Sequence[RawRow], identity: str | None, fallback: tuple[str, ...]
+) -> list[MappedRow]:
+    mapped = [map_row(spec, raw.cells, problems=raw.problems) for raw in chunk]
+    if identity is not None:
+        _require_identity(spec, chunk, mapped, identity, fallback)
+    return mapped
+
+
+@dataclass
+class _Prepared:
+    """A chunk mapped, checked and address-matched ahead, in a worker process, while the chunk before it
+    is written: the pure half of the pipeline beside the database half, on a second core."""
+
+    mapped: list[MappedRow]
+    matches: dict[str, list[list[str]]]
+
+
+_PREPARED: ContextVar[_Prepared | None] = ContextVar("ingest_prepared", default=None)
+# What the workers match, by record kind, and how rows say who they are (as the pipelines do).
+_MATCHED_FIELDS: dict[str, tuple[str, ...]] = {
+    "person": ("address",),
+    "rental": ("address",),
+    "entity": ("operating_address", "registered_address"),
+}
+_IDENTITY: dict[str, tuple[str | None, tuple[str, ...]]] = {
+    "person": ("id_number", ("name", "birth_date")),
+    "rental": (None, ()),
+    "entity": ("credit_code", ()),
+}
+# Set in the parent before the worker forks, so the worker shares the matcher instead of building one.
+_FORKED_LIBRARY: list[Any] = []
+
+
+def _matched(session: Session, field: str, texts: list[Any]) -> list[list[str]]:
+    """The address matches of ``texts``: prepared ahead by the worker when there is one, else now."""
+    from gridgov.address.batch import cached_library, match_texts
+
+    prepared = _PREPARED.get()
+    if prepared is not None and field in prepared.matches:
+        matches = prepared.matches[field]
+        assert len(matches) == len(texts)
+        return matches
+    return match_texts(cached_library(session), texts)
+
+
+@lru_cache(maxsize=8)
+def _spec_of(text: str) -> MappingSpec:
+    return load_spec(text)
+
+
+def _prepare_chunk(kind: str, spec_text: str, chunk: list[RawRow]) -> _Prepared:
+    """In the worker process: map and check the chunk, then match the addresses its good rows carry."""
+    from gridgov.address.batch import match_texts
+
+    spec = _spec_of(spec_text)
+    identity, fallback = _IDENTITY[kind]
+    mapped = _map_chunk(spec, chunk, identity, fallback)
+    good = [row for row in mapped if row.ok]
+    library = _FORKED_LIBRARY[0]
+    matches = {
+        field: match_texts(library, [row.values.get(field) for row in good])
+        for field in _MATCHED_FIELDS[kind]
+    }
+    return _Prepared(mapped, matches)
 
 
 def _require_identity(
@@ -935,7 +1046,6 @@ def _ingest_entities(
 ) -> Counter[str]:
     """Legal entities, one per unified social credit code (a code that fails its check is kept as written
     and flagged: the same wrong code typed twice still meets itself)."""
-    from gridgov.address.batch import cached_library, match_texts
     from gridgov.address.match import decide
 
     counts, good = _take_chunk(session, spec, source_id, batch_id, chunk, identity="credit_code")
@@ -950,9 +1060,12 @@ def _ingest_entities(
         entity["credit_code"]: entity
         for entity in session.execute(select(ENTITY).where(ENTITY.c.credit_code.in_(set(keys)))).mappings()
     }
-    library = cached_library(session)
-    operating = match_texts(library, [row.values["operating_address"] for _raw, row in good])
-    registered = match_texts(library, [row.values.get("registered_address") for _raw, row in good])
+    operating = _matched(
+        session, "operating_address", [row.values["operating_address"] for _raw, row in good]
+    )
+    registered = _matched(
+        session, "registered_address", [row.values.get("registered_address") for _raw, row in good]
+    )
     now = clock_now()
     inserts: dict[str, dict[str, Any]] = {}
     updates: dict[str, dict[str, Any]] = {}
@@ -1066,14 +1179,13 @@ def _ingest_rentals(
     """Rental registrations, one per dwelling + landlord + start date; the tenants named on it are kept by
     the lookup hash of their ID (linked to the person when the population feed knows them). A later row
     with another declared occupancy or end date updates it."""
-    from gridgov.address.batch import cached_library, match_texts
     from gridgov.address.match import decide
 
     counts, good = _take_chunk(session, spec, source_id, batch_id, chunk, identity=None)
     if not good:
         return counts
     landlord_column = spec.fields["landlord_id_number"].column
-    matches = match_texts(cached_library(session), [row.values["address"] for _raw, row in good])
+    matches = _matched(session, "address", [row.values["address"] for _raw, row in good])
     prepared = []
     for (raw, row), match in zip(good, matches, strict=True):
         code, _t, _l, score, _d, street, community, grid, _r = match
