@@ -92,11 +92,11 @@ def list_reviews(session: DbSession, principal: Manager, status: str = "open") -
 
 def _decide(session: Any, principal: Principal, review_id: int, merge: bool) -> dict[str, Any]:
     """Decide a review the caller can see (both records inside their scope)."""
-    visible = {item["review"].id: item for item in service.identity_reviews(session, principal.scope)}
-    if review_id not in visible:
+    item = service.identity_review(session, principal.scope, review_id)
+    if item["review"].status != "open":
         raise NotFound(f"No open identity review {review_id} within your scope")
     service.decide_identity_review(session, review_id, merge=merge, decided_by=principal.username)
-    return visible[review_id]
+    return item
 
 
 @router.post(

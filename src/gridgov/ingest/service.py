@@ -333,18 +333,12 @@ def _ingest_people(
         placed = bool(code) and decide(float(score or 0)) != "reject"
         id_text = str(raw.cells.get(id_column) or "").strip()
         values = _person_values(row, id_text, placed, code, street, community, grid, score)
-        lineage = {name: f"b{batch_id}:r{raw.number}" for name, value in values.items() if value is not None}
+        lineage = _lineage_of_row(values, batch_id, raw.number)
         seen = inserts.get(id_hash) or updates.get(id_hash) or existing.get(id_hash)
         if seen is None:
-            inserts[id_hash] = {
-                **values,
-                "id_hash": id_hash,
-                "lineage": lineage,
-                "seen_batch_id": batch_id,
-                "status": "resident",
-                "version": 1,
-                "updated_at": now,
-            }
+            inserts[id_hash] = _fresh(
+                values, "id_hash", id_hash, lineage, batch_id, now, status="resident", version=1
+            )
             counts["accepted"] += 1
             _count_person(area_deltas, values, +1)
             continue
@@ -370,12 +364,7 @@ def _ingest_people(
             _count_person(area_deltas, {**dict(seen), **change}, +1)
             if seen.get("id") is not None:
                 changes.append(_moved(seen, change, batch_id, now))
-    if inserts:
-        bulk_insert(session, PERSON, list(inserts.values()))
-    if updates:
-        _update_by(session, PERSON, "id_hash", list(updates.values()))
-    if changes:
-        session.execute(insert(cast(Table, RegistryChange.__table__)), changes)
+    _write_chunk(session, PERSON, "id_hash", inserts, updates, changes)
     if reviews:
         _queue_reviews(session, batch_id, reviews, now)
     _bump_counts(session, area_deltas)
@@ -405,10 +394,6 @@ def _resolve_without_id(
     (``DOUBTFUL_SAME_PERSON`` or above, or several sure ones): a new record, and a review item proposing
     the merge for a person to decide. No candidate: a new record. A new record's key is made from what the
     row says, so the same row imported again meets its own record and changes nothing."""
-    from gridgov.address.match import decide
-
-    def placed(match: Sequence[str]) -> str | None:
-        return match[0] if match[0] and decide(float(match[3] or 0)) != "reject" else None
 
     def phone_hash(values: dict[str, Any]) -> str | None:
         return crypto.lookup_hash(values["phone"], "phone") if values.get("phone") else None
@@ -428,7 +413,7 @@ def _resolve_without_id(
             pool.setdefault((_name_key(values["name"]), values["birth_date"]), []).append(
                 {
                     "id_hash": key,
-                    "dwelling_code": placed(matches[i]),
+                    "dwelling_code": _placed_code(matches[i]),
                     "phone_hash": phone_hash(values),
                     "sex": values.get("sex"),
                 }
@@ -437,7 +422,7 @@ def _resolve_without_id(
     for i in wanted:
         raw, row = good[i]
         values = row.values
-        dwelling, phone = placed(matches[i]), phone_hash(values)
+        dwelling, phone = _placed_code(matches[i]), phone_hash(values)
         said = "|".join(
             str(part)
             for part in (
@@ -473,6 +458,13 @@ def _resolve_without_id(
     return resolved
 
 
+def _placed_code(match: Sequence[str]) -> str | None:
+    """The standard address code a match places the row at, or None when the matcher rejects it."""
+    from gridgov.address.match import decide
+
+    return match[0] if match[0] and decide(float(match[3] or 0)) != "reject" else None
+
+
 def _adopt_records_without_id(
     session: Session,
     batch_id: int,
@@ -487,7 +479,6 @@ def _adopt_records_without_id(
     (an earlier door-access row): when exactly one such record is surely them, that record takes the
     number — it becomes this person, rather than a second record beside them. A doubtful one is queued
     for review (the record without a number would fold into the new one)."""
-    from gridgov.address.match import decide
 
     fresh = [i for i, key in enumerate(hashes) if key is not None and key not in existing]
     adopted: set[str] = set()
@@ -517,7 +508,7 @@ def _adopt_records_without_id(
             continue  # an earlier row of this chunk already took a record for this number
         values = row.values
         match = matches[i]
-        dwelling = match[0] if match[0] and decide(float(match[3] or 0)) != "reject" else None
+        dwelling = _placed_code(match)
         phone = crypto.lookup_hash(values["phone"], "phone") if values.get("phone") else None
         candidates = [
             c
@@ -728,6 +719,47 @@ def bulk_insert(session: Session, table: Table, rows: list[dict[str, Any]]) -> N
     with raw.cursor() as cursor, cursor.copy(f'COPY "{table.name}" ({quoted}) FROM STDIN') as copy:
         for row in rows:
             copy.write_row([cell(column, row) for column in columns])
+
+
+def _lineage_of_row(values: dict[str, Any], batch_id: int, row_number: int) -> dict[str, str]:
+    """Every value a row gives, traced to its batch and row."""
+    return {name: f"b{batch_id}:r{row_number}" for name, value in values.items() if value is not None}
+
+
+def _fresh(
+    values: dict[str, Any],
+    key_column: str,
+    key: str,
+    lineage: dict[str, str],
+    batch_id: int,
+    now: Any,
+    **extra: Any,
+) -> dict[str, Any]:
+    """A new record made by this batch, identified by ``key`` in ``key_column``."""
+    return {
+        **values,
+        key_column: key,
+        "lineage": lineage,
+        "seen_batch_id": batch_id,
+        "updated_at": now,
+        **extra,
+    }
+
+
+def _write_chunk(
+    session: Session,
+    table: Table,
+    key_column: str,
+    inserts: dict[str, dict[str, Any]],
+    updates: dict[str, dict[str, Any]],
+    changes: list[dict[str, Any]],
+) -> None:
+    """A chunk's new records, changed records (matched on their identity column) and recorded changes."""
+    bulk_insert(session, table, list(inserts.values()))
+    if updates:
+        _update_by(session, table, key_column, list(updates.values()))
+    if changes:
+        session.execute(insert(cast(Table, RegistryChange.__table__)), changes)
 
 
 def _default_of(column: Column[Any]) -> Any:
@@ -1076,16 +1108,10 @@ def _ingest_entities(
             counts["flagged"] += 1
         values = _entity_values(row, op_match, reg_match, decide)
         values["credit_code_valid"] = "credit_code" not in {flag.field for flag in row.flags}
-        lineage = {name: f"b{batch_id}:r{raw.number}" for name, value in values.items() if value is not None}
+        lineage = _lineage_of_row(values, batch_id, raw.number)
         seen = inserts.get(key) or updates.get(key) or existing.get(key)
         if seen is None:
-            inserts[key] = {
-                **values,
-                "credit_code": key,
-                "lineage": lineage,
-                "seen_batch_id": batch_id,
-                "updated_at": now,
-            }
+            inserts[key] = _fresh(values, "credit_code", key, lineage, batch_id, now)
             counts["accepted"] += 1
             _count_entity(area_deltas, values, +1)
             continue
@@ -1118,12 +1144,7 @@ def _ingest_entities(
                             "details": {"from": stored.get(field), "to": change[field]},
                         }
                     )
-    if inserts:
-        bulk_insert(session, ENTITY, list(inserts.values()))
-    if updates:
-        _update_by(session, ENTITY, "credit_code", list(updates.values()))
-    if changes:
-        session.execute(insert(cast(Table, RegistryChange.__table__)), changes)
+    _write_chunk(session, ENTITY, "credit_code", inserts, updates, changes)
     _bump_counts(session, area_deltas)
     return counts
 
@@ -1229,17 +1250,11 @@ def _ingest_rentals(
     for raw, row, key, values, tenants in prepared:
         if row.flags:
             counts["flagged"] += 1
-        lineage = {name: f"b{batch_id}:r{raw.number}" for name, value in values.items() if value is not None}
+        lineage = _lineage_of_row(values, batch_id, raw.number)
         tenants_of.setdefault(key, set()).update(tenants)
         seen = inserts.get(key) or updates.get(key) or existing.get(key)
         if seen is None:
-            inserts[key] = {
-                **values,
-                "identity_key": key,
-                "lineage": lineage,
-                "seen_batch_id": batch_id,
-                "updated_at": now,
-            }
+            inserts[key] = _fresh(values, "identity_key", key, lineage, batch_id, now)
             counts["accepted"] += 1
             _count_in_areas(area_deltas, values, ["rentals"], +1)
             continue
@@ -1253,10 +1268,7 @@ def _ingest_rentals(
             change["declared_occupants"] = values["declared_occupants"]
         if not _settle(counts, key, stored, change, lineage, inserts, updates, batch_id, now):
             continue
-    if inserts:
-        bulk_insert(session, RENTAL, list(inserts.values()))
-    if updates:
-        _update_by(session, RENTAL, "identity_key", list(updates.values()))
+    _write_chunk(session, RENTAL, "identity_key", inserts, updates, [])
     _add_tenants(session, tenants_of)
     _bump_counts(session, area_deltas)
     return counts
@@ -1369,16 +1381,10 @@ def _ingest_places(
         }
         if kind == "dwelling":
             values["use"] = values["use"] or "unknown"
-        lineage = {name: f"b{batch_id}:r{raw.number}" for name, value in values.items() if value is not None}
+        lineage = _lineage_of_row(values, batch_id, raw.number)
         seen = inserts.get(key) or updates.get(key) or existing.get(key)
         if seen is None:
-            inserts[key] = {
-                **values,
-                "code": key,
-                "lineage": lineage,
-                "seen_batch_id": batch_id,
-                "updated_at": now,
-            }
+            inserts[key] = _fresh(values, "code", key, lineage, batch_id, now)
             counts["accepted"] += 1
             _count_place(area_deltas, kind, values, +1)
             continue
@@ -1405,12 +1411,7 @@ def _ingest_places(
                     "details": {"from": stored.get("use"), "to": change["use"]},
                 }
             )
-    if inserts:
-        bulk_insert(session, table, list(inserts.values()))
-    if updates:
-        _update_by(session, table, "code", list(updates.values()))
-    if changes:
-        session.execute(insert(cast(Table, RegistryChange.__table__)), changes)
+    _write_chunk(session, table, "code", inserts, updates, changes)
     _bump_counts(session, area_deltas)
     return counts
 
@@ -1658,18 +1659,33 @@ def identity_reviews(
         .order_by(IdentityReview.score.desc(), IdentityReview.id)
         .limit(limit * 4)
     ).all()
+    items = (item for item in _review_items(session, reviews, scope) if item is not None)
+    return list(islice(items, limit))
+
+
+def identity_review(session: Session, scope: AreaScope, review_id: int) -> dict[str, Any]:
+    """One identity review with its two people, when both lie in ``scope`` (else NotFound)."""
+    review = session.get(IdentityReview, review_id)
+    item = _review_items(session, [review], scope)[0] if review is not None else None
+    if item is None:
+        raise NotFound(f"No identity review {review_id} within your scope")
+    return item
+
+
+def _review_items(
+    session: Session, reviews: Sequence[IdentityReview], scope: AreaScope
+) -> list[dict[str, Any] | None]:
     ids = {r.record_id for r in reviews} | {r.candidate_id for r in reviews}
     people = {
         row["id"]: dict(row) for row in session.execute(select(PERSON).where(PERSON.c.id.in_(ids))).mappings()
     }
-    out: list[dict[str, Any]] = []
+    items: list[dict[str, Any] | None] = []
     for review in reviews:
         record, candidate = people.get(review.record_id), people.get(review.candidate_id)
         if record is None or candidate is None:
-            continue
-        if not all(scope.covers(side["grid_code"] or DISTRICT_CODE) for side in (record, candidate)):
-            continue
-        out.append({"review": review, "record": record, "candidate": candidate})
-        if len(out) == limit:
-            break
-    return out
+            items.append(None)
+        elif all(scope.covers(side["grid_code"] or DISTRICT_CODE) for side in (record, candidate)):
+            items.append({"review": review, "record": record, "candidate": candidate})
+        else:
+            items.append(None)
+    return items
