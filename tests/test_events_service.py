@@ -7,7 +7,6 @@ from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import Engine, func, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from gridgov.accounts.models import OrgUnit
@@ -92,7 +91,7 @@ def test_a_clashing_ticket_code_is_replaced_not_refused(db: Session, monkeypatch
     assert event.ticket == "NS000000FRESH1" and event.id is not None
     assert [s.action for s in service.timeline(db, event)] == ["report"]
     codes = iter([taken] * 3)
-    with pytest.raises(IntegrityError):
+    with pytest.raises(Conflict):
         _report(db)  # three clashes in a row: refused rather than looping
 
 
@@ -132,6 +131,53 @@ def test_a_retried_submission_never_makes_a_second_event(db: Session) -> None:
     )
     assert not created and again.id == first.id
     assert db.scalar(select(func.count()).select_from(Event)) == before
+
+
+def test_a_batch_files_each_submission_on_its_own_merits(db: Session) -> None:
+    code = _hours_subtype(db).code
+    stored = _report(db, idempotency_key="batch-earlier")
+    worker = Actor(name="网格员", user_id=None)
+
+    def new(key: str | None = None, **changes: object) -> NewEvent:
+        made = NewEvent(
+            subtype_code=code, title="井盖缺失", lon=INSIDE[0], lat=INSIDE[1], idempotency_key=key
+        )
+        for name, value in changes.items():
+            setattr(made, name, value)
+        return made
+
+    events_before = db.scalar(select(func.count()).select_from(Event))
+    outcomes = service.file_events(
+        db,
+        [
+            (new("batch-a"), worker),
+            (new("batch-a"), worker),  # the same key twice in one batch: one event
+            (new(subtype_code="9999"), worker),
+            (new(lon=HONG_KONG[0], lat=HONG_KONG[1]), worker),
+            (new("batch-earlier"), worker),  # filed before this batch
+            (new(reporter_phone="13812345678"), worker),
+            (new(" "), worker),
+        ],
+    )
+    first, twin, unknown, outside, earlier, with_phone, blank_key = outcomes
+    assert isinstance(first, service.Filed) and first.created
+    assert isinstance(twin, service.Filed) and not twin.created and twin.event_id == first.event_id
+    assert isinstance(unknown, InvalidInput) and "9999" in unknown.message
+    assert isinstance(outside, OutsideDistrict)
+    assert isinstance(earlier, service.Filed) and not earlier.created and earlier.event_id == stored.id
+    assert isinstance(with_phone, service.Filed) and with_phone.created
+    assert isinstance(blank_key, InvalidInput) and "idempotency key" in blank_key.message
+    assert db.scalar(select(func.count()).select_from(Event)) == (events_before or 0) + 2
+    # What the batch answers with is what was stored.
+    for filed in (first, with_phone):
+        event = db.get(Event, filed.event_id)
+        assert event is not None and event.ticket == filed.ticket
+        assert {name: getattr(event, name) for name in filed.row} == filed.row
+        [step] = service.timeline(db, event)
+        assert step.id == filed.first_step["id"] and step.actor_name == "网格员"
+    phone_event = db.get(Event, with_phone.event_id)
+    assert phone_event is not None and phone_event.reporter_phone_hash
+    assert "13812345678" not in (phone_event.reporter_phone or "")
 
 
 def test_the_loop_with_deadlines_over_the_national_day_holiday(db: Session) -> None:

@@ -19,7 +19,8 @@ def optional_principal(request: Request) -> Principal | None:
     return principal
 
 
-def current_principal(request: Request) -> Principal:
+# ``async``: no I/O here, so FastAPI calls them in the event loop instead of handing each to a thread.
+async def current_principal(request: Request) -> Principal:
     principal = optional_principal(request)
     if principal is None:
         raise Unauthenticated("Log in first (session cookie or `Authorization: Bearer <token>`)")
@@ -32,7 +33,7 @@ CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
 def require(permission: Permission) -> Any:
     """``Depends(...)`` yielding the caller when they hold ``permission``; 401 / 403 otherwise."""
 
-    def dependency(principal: CurrentPrincipal) -> Principal:
+    async def dependency(principal: CurrentPrincipal) -> Principal:
         principal.require(permission)
         return principal
 
@@ -51,7 +52,7 @@ class LoginRequired(Exception):
 def require_page(permission: Permission) -> Any:
     """Like ``require`` for HTML pages: not logged in → redirect to /login?next=…; no permission → 403."""
 
-    def dependency(request: Request) -> Principal:
+    async def dependency(request: Request) -> Principal:
         principal = optional_principal(request)
         if principal is None:
             path = request.url.path + (f"?{request.url.query}" if request.url.query else "")

@@ -374,6 +374,29 @@ def record(
     _queue(session, [draft])
 
 
+def record_created(
+    session: Session, table: str, rows: Sequence[tuple[int | str, Iterable[str], ActorInfo | None]]
+) -> None:
+    """Log rows a Core ``INSERT`` wrote (the write hook sees only ORM flushes) exactly as the hook logs an
+    ORM insert: ``record.create`` with the names of the columns given a value. ``rows`` holds, per row, its
+    key, the columns set and who wrote it (None: the context actor)."""
+    session.connection()
+    _queue(
+        session,
+        [
+            _Draft(
+                action="record.create",
+                object_type=table[: _MAX_LENGTHS["object_type"]],
+                object_id=str(key)[: _MAX_LENGTHS["object_id"]],
+                reason=None,
+                details=_details_text({"columns": sorted(columns)}),
+                actor=actor or current_actor(),
+            )
+            for key, columns, actor in rows
+        ],
+    )
+
+
 # The session's queued drafts, each with the (savepoint) transaction it was made in.
 _PENDING = "gridgov.audit.pending"
 

@@ -403,7 +403,7 @@ def _actor_named(session: Session, username: object) -> Actor:
         raise Forbidden(f"the account '{username}' is disabled")
     principal = accounts.principal_of(user)
     principal.require(Permission.events_report)
-    return actor_of(session, principal)
+    return actor_of(principal)
 
 
 def _replay_body(record: dict[str, Any]) -> bytes | str | dict[str, Any]:
@@ -520,7 +520,7 @@ RawBody = Annotated[bytes, Depends(_raw_body)]
 def receive_video_alert(
     session: DbSession, principal: Reporter, raw: RawBody, response: Response
 ) -> AlertReceipt:
-    actor = actor_of(session, principal)
+    actor = actor_of(principal)
     try:
         event, created = receive_alert(session, raw, actor=actor, username=principal.username)
     except InvalidAlert as exc:

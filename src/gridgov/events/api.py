@@ -17,16 +17,21 @@ events within the scope.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from typing import Annotated, Final
 
-from fastapi import APIRouter, Header, Query, Response
+from fastapi import APIRouter, Header, Query, Request, Response
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
+from starlette.concurrency import run_in_threadpool
 
 from gridgov.accounts.deps import require
 from gridgov.accounts.permissions import Permission, Role
 from gridgov.accounts.scoping import Principal
+from gridgov.audit.context import ActorInfo, current_actor
+from gridgov.core.batching import GroupCommit
+from gridgov.core.db import transaction
 from gridgov.core.errors import InvalidInput
 from gridgov.events import service
 from gridgov.events.models import Event, EventCategory, Whistle, WhistleSummons
@@ -51,6 +56,8 @@ router = APIRouter(tags=["events"])
 Reader = Annotated[Principal, require(Permission.events_read)]
 Reporter = Annotated[Principal, require(Permission.events_report)]
 Configurer = Annotated[Principal, require(Permission.events_configure)]
+#: One report waiting to be filed: what was reported, who files it, who the audit names.
+Submission = tuple[NewEvent, Actor, ActorInfo]
 
 #: Which permission each workflow action needs (the whistle itself: POST …/whistle, events.desk).
 ACTION_PERMISSION: Final[dict[Action, Permission]] = {
@@ -87,7 +94,7 @@ _PHONE_CONTEXT: Final = "event.reporter_phone"  # the context events.service enc
 # Who acts, and may they
 
 
-def actor_of(session: Session, principal: Principal) -> Actor:
+def actor_of(principal: Principal) -> Actor:
     """The service's ``Actor`` for the caller: display name, account, scope and org unit *code*; a
     department handler (no desk permission) acts for its own unit only (the service checks)."""
     return Actor(
@@ -249,6 +256,32 @@ def _channel(principal: Principal) -> str:
     return "department" if principal.role is Role.department_handler else "grid"
 
 
+def _fresh_detail(filed: service.Filed, principal: Principal) -> EventDetail:
+    """The answer for an event just filed, from the values written (nothing to read back)."""
+    assert filed.category is not None
+    event = Event(**filed.row)  # transient: never added to a session
+    out = event_out(event, filed.category, principal)
+    return EventDetail(**out.model_dump(), timeline=[StepOut(**filed.first_step)], summons=[])
+
+
+def intake_writer(factory: sessionmaker[Session]) -> GroupCommit[Submission, service.Filed]:
+    """The process's group-commit writer for filings (``app.state.event_intake``): concurrent reports are
+    filed together, one transaction per batch, each answered after its commit."""
+
+    def write(batch: Sequence[Submission]) -> list[service.Filed | Exception]:
+        with transaction(factory) as session:
+            outcomes: list[service.Filed | Exception] = list(
+                service.file_events(
+                    session,
+                    [(new, actor) for new, actor, _who in batch],
+                    audit_actors=[who for _new, _actor, who in batch],
+                )
+            )
+        return outcomes
+
+    return GroupCommit(write, name="event-intake")
+
+
 @router.post(
     "/api/events",
     response_model=EventDetail,
@@ -256,8 +289,8 @@ def _channel(principal: Principal) -> str:
     openapi_extra={"x-scope": "event:body"},
     summary="File an event by point or address (201; a retry with its Idempotency-Key: 200, the same event)",
 )
-def report_event(
-    session: DbSession,
+async def report_event(
+    request: Request,
     principal: Reporter,
     body: EventIn,
     response: Response,
@@ -277,12 +310,23 @@ def report_event(
         idempotency_key=idempotency_key,
         urgent=body.urgent,
     )
-    event, created = service.submit(session, new, actor=actor_of(session, principal))
-    if not created:
-        # A retry answers with the earlier event: only when the caller may see it.
-        principal.require_area(event.grid_code)
-        response.status_code = 200
-    return event_detail(session, event, principal)
+    # Filed with whatever other reports are waiting, in one transaction (``intake_writer``); the answer
+    # comes after that commit. No request thread waits meanwhile.
+    intake: GroupCommit[Submission, service.Filed] = request.app.state.event_intake
+    filed = await asyncio.wrap_future(intake.submit((new, actor_of(principal), current_actor())))
+    if filed.created:
+        return _fresh_detail(filed, principal)
+    # A retry answers with the earlier event as it is now: only when the caller may see it.
+    factory: sessionmaker[Session] = request.app.state.session_factory
+
+    def earlier() -> EventDetail:
+        with transaction(factory) as session:
+            event = service.get_event(session, filed.event_id)
+            principal.require_area(event.grid_code)
+            return event_detail(session, event, principal)
+
+    response.status_code = 200
+    return await run_in_threadpool(earlier)
 
 
 @router.get(
@@ -392,7 +436,7 @@ def act_on_event(session: DbSession, principal: Reader, ticket: str, body: Actio
         )
     require_action(principal, action)
     event = service.get_event(session, ticket, scope=principal.scope)
-    actor = actor_of(session, principal)
+    actor = actor_of(principal)
     if action is Action.escalate:
         service.escalate(session, event, actor=actor, reason=body.reason or "", version=body.version)
         return event_detail(session, event, principal)
@@ -426,7 +470,7 @@ def blow_whistle(session: DbSession, principal: Reader, ticket: str, body: Whist
     service.blow_whistle(
         session,
         event,
-        actor=actor_of(session, principal),
+        actor=actor_of(principal),
         ground=body.ground,
         departments=body.departments,
         note=body.note,
@@ -446,7 +490,7 @@ def summons_step(session: DbSession, principal: Reader, ticket: str, body: Summo
     action = Action(body.action)
     require_action(principal, action)
     event = service.get_event(session, ticket, scope=principal.scope)
-    actor = actor_of(session, principal)
+    actor = actor_of(principal)
     service.summons_step(
         session, event, body.department, action, actor=actor, rating=body.rating, comment=body.comment
     )
@@ -481,5 +525,5 @@ def merge_event(session: DbSession, principal: Reader, ticket: str, body: MergeI
     require_action(principal, Action.cancel)
     duplicate = service.get_event(session, ticket, scope=principal.scope)
     into = service.get_event(session, body.into.strip().upper(), scope=principal.scope)
-    service.merge(session, duplicate, into=into, actor=actor_of(session, principal), version=body.version)
+    service.merge(session, duplicate, into=into, actor=actor_of(principal), version=body.version)
     return event_detail(session, duplicate, principal)

@@ -389,7 +389,7 @@ def desk_page(
         # A department's desk is its inbox: what was dispatched to it or whistled it in.
         from gridgov.events.api import actor_of
 
-        unit_code = actor_of(session, principal).unit_code
+        unit_code = actor_of(principal).unit_code
         if unit_code:
             in_scope = and_(in_scope, service.inbox_clause(unit_code))
     counts: dict[str, int] = defaultdict(int)

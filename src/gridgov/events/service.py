@@ -22,20 +22,20 @@ import re
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, cast
 
-from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Table, func, insert, select
 from sqlalchemy.orm import Session
 
 from gridgov.accounts.models import OrgUnit
 from gridgov.areas.scope import WHOLE_DISTRICT, AreaScope
+from gridgov.audit.context import ActorInfo
 from gridgov.core import files
 from gridgov.core.calendar import WorkingCalendar, get_calendar
 from gridgov.core.clock import get_clock
-from gridgov.core.errors import Conflict, Forbidden, InvalidInput, NotFound, OutsideDistrict
+from gridgov.core.errors import Conflict, Forbidden, GridgovError, InvalidInput, NotFound, OutsideDistrict
 from gridgov.events.models import Event, EventCategory, EventPhoto, EventStep, Whistle, WhistleSummons
 from gridgov.events.workflow import OPEN_STATES, Action, State, next_state
 
@@ -258,23 +258,66 @@ def _place(session: Session, new: NewEvent) -> dict[str, Any]:
     raise InvalidInput("Say where it is: a map point (lon, lat) or an address")
 
 
-def submit(session: Session, new: NewEvent, *, actor: Actor = SYSTEM) -> tuple[Event, bool]:
-    """File an event; returns it and whether it was made now (False: a retry of an earlier submission)."""
+@dataclass(frozen=True)
+class Filed:
+    """What one submission gave: the event's id and ticket, and whether this submission made it (False: a
+    retry, answered with the event its key made earlier). For a new event, ``row`` and ``first_step`` are the
+    columns as written and ``category`` the version it was filed under, so a caller can answer without
+    reading them back."""
+
+    event_id: int
+    ticket: str
+    created: bool
+    row: dict[str, Any] = field(default_factory=dict)
+    first_step: dict[str, Any] = field(default_factory=dict)
+    category: EventCategory | None = None
+
+
+def _idempotency_key(new: NewEvent, actor: Actor) -> str | None:
+    if new.idempotency_key is None:
+        return None
+    key = new.idempotency_key.strip()
+    if not key or len(key) > 100:
+        raise InvalidInput("An idempotency key is 1 to 100 characters")
+    # A key is the submitter's own: another account sending the same key makes its own event and can never
+    # read someone else's through it.
+    return f"u{actor.user_id}:{key}" if actor.user_id is not None else key
+
+
+def _events_by_key(session: Session, keys: set[str]) -> dict[str, tuple[int, str]]:
+    if not keys:
+        return {}
+    rows = session.execute(
+        select(Event.idempotency_key, Event.id, Event.ticket).where(Event.idempotency_key.in_(keys))
+    )
+    return {str(key): (int(event_id), str(ticket)) for key, event_id, ticket in rows}
+
+
+def _current_categories(session: Session, codes: set[str]) -> dict[str, EventCategory]:
+    """The newest active version of each subtype asked for (one query for a whole batch)."""
+    found: dict[str, EventCategory] = {}
+    rows = session.scalars(
+        select(EventCategory)
+        .where(EventCategory.code.in_(codes), EventCategory.active.is_(True))
+        .order_by(EventCategory.version)
+    )
+    for category in rows:
+        found[category.code] = category  # ordered by version: the newest stays
+    return found
+
+
+def _event_row(
+    session: Session,
+    new: NewEvent,
+    actor: Actor,
+    key: str | None,
+    categories: dict[str, EventCategory],
+    now: datetime,
+) -> dict[str, Any]:
+    """The new event's columns, after every check a submission must pass."""
     from gridgov.core import crypto
     from gridgov.core.identifiers import normalise_phone
 
-    if new.idempotency_key is not None:
-        key = new.idempotency_key.strip()
-        if not key or len(key) > 100:
-            raise InvalidInput("An idempotency key is 1 to 100 characters")
-        # A key is the submitter's own: another account sending the same key makes its own event and
-        # can never read someone else's through it.
-        if actor.user_id is not None:
-            key = f"u{actor.user_id}:{key}"
-        earlier = session.scalars(select(Event).where(Event.idempotency_key == key)).first()
-        if earlier is not None:
-            return earlier, False
-        new.idempotency_key = key
     if new.channel not in CHANNELS:
         raise InvalidInput(f"Unknown channel '{new.channel}': one of {', '.join(CHANNELS)}")
     title = (new.title or "").strip()
@@ -282,70 +325,205 @@ def submit(session: Session, new: NewEvent, *, actor: Actor = SYSTEM) -> tuple[E
         raise InvalidInput("Give the event a short title (what is wrong)")
     if len(title) > 200 or len(new.description) > 5000:
         raise InvalidInput("Title at most 200 characters, description at most 5,000")
-    category = current_category(session, new.subtype_code)
+    category = categories.get(new.subtype_code)
+    if category is None:
+        raise InvalidInput(f"Unknown event type '{new.subtype_code}': see GET /api/events/categories")
     place = _place(session, new)
-    now = get_clock().now()
+    if actor is not SYSTEM and not actor.scope.covers(place["grid_code"] or ""):
+        raise Forbidden("That place lies outside your area scope")
     phone = None
     phone_hash = None
     if new.reporter_phone:
         normalized = normalise_phone(new.reporter_phone)
         phone = crypto.encrypt(normalized, "event.reporter_phone")
         phone_hash = crypto.lookup_hash(normalized, "phone")
-    event = Event(
-        ticket=_new_ticket(now),
-        channel=new.channel,
-        idempotency_key=new.idempotency_key,
-        category_id=category.id,
-        subtype_code=category.code,
-        title=title,
-        description=new.description.strip(),
-        state=State.reported.value,
-        urgent=category.urgent if new.urgent is None else new.urgent,
-        address_text=(new.address_text or "").strip() or None,
-        reporter_name=(new.reporter_name or "").strip() or None,
-        reporter_phone=phone,
-        reporter_phone_hash=phone_hash,
-        reporter_user_id=actor.user_id,
-        deadline_status="none",
-        reworks=0,
-        supervised=False,
-        version=1,
-        created_at=now,
-        updated_at=now,
+    return {
+        "ticket": _new_ticket(now),
+        "channel": new.channel,
+        "idempotency_key": key,
+        "category_id": category.id,
+        "subtype_code": category.code,
+        "title": title,
+        "description": new.description.strip(),
+        "state": State.reported.value,
+        "urgent": category.urgent if new.urgent is None else new.urgent,
+        "lon": None,
+        "lat": None,
+        "address_text": (new.address_text or "").strip() or None,
+        "std_address_code": None,
+        "reporter_name": (new.reporter_name or "").strip() or None,
+        "reporter_phone": phone,
+        "reporter_phone_hash": phone_hash,
+        "reporter_user_id": actor.user_id,
+        "deadline_status": "none",
+        "reworks": 0,
+        "supervised": False,
+        "version": 1,
+        # In UTC, as every stored time reads back: an answer built from these values matches a later read.
+        "created_at": now.astimezone(UTC),
+        "updated_at": now.astimezone(UTC),
         **place,
-    )
-    if actor is not SYSTEM and not actor.scope.covers(event.grid_code or ""):
-        raise Forbidden("That place lies outside your area scope")
-    # The event and its first step in one flush: one audit append, one round of row locks.
-    first = EventStep(
-        event=event,
-        action="report",
-        from_state=None,
-        to_state=State.reported.value,
-        actor_user_id=actor.user_id,
-        actor_name=actor.name,
-        at=now,
-        note=None,
-        data={"channel": new.channel},
-    )
-    for attempt in range(3):
+    }
+
+
+def _insert_returning(session: Session, table: Table, rows: list[dict[str, Any]], *returning: Any) -> Any:
+    """``INSERT … ON CONFLICT DO NOTHING RETURNING``: the rows a unique key already holds are skipped, not
+    an error that would undo the rest of the transaction."""
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+
+        statement = postgresql_insert(table).on_conflict_do_nothing().returning(*returning)
+    elif dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        statement = sqlite_insert(table).on_conflict_do_nothing().returning(*returning)
+    else:  # pragma: no cover - the supported stores are SQLite and PostgreSQL
+        raise NotImplementedError(f"event intake on {dialect}")
+    return session.execute(statement, rows)
+
+
+def file_events(
+    session: Session,
+    submissions: Sequence[tuple[NewEvent, Actor]],
+    *,
+    audit_actors: Sequence[ActorInfo | None] | None = None,
+) -> list[Filed | GridgovError]:
+    """File many events in the session's transaction: one outcome per submission, in order — ``Filed``, or
+    the error that submission alone is refused with (the others still go in).
+
+    Set-based so that a batch costs a handful of statements whatever its size: one lookup of the
+    idempotency keys, one of the event types, one multi-row insert of the events and one of their first
+    steps. A key already stored (or stored meanwhile by a concurrent writer: the insert skips it) answers
+    with the earlier event; twins within the batch share the first one's outcome. ``audit_actors`` names who
+    made each submission (default: the context actor), for the audit entries of the rows written.
+    """
+    from gridgov.audit.service import record_created
+
+    outcomes: list[Filed | GridgovError | None] = [None] * len(submissions)
+    keys: list[str | None] = [None] * len(submissions)
+    for index, (new, actor) in enumerate(submissions):
         try:
-            with session.begin_nested():
-                session.add_all([event, first])
-                session.flush()
-            return event, True
-        except IntegrityError:
-            if new.idempotency_key is not None:
-                # Two submissions with one key at once: the other one won; answer with its event.
-                earlier = session.scalars(
-                    select(Event).where(Event.idempotency_key == new.idempotency_key)
-                ).first()
-                if earlier is not None:
-                    return earlier, False
-            if attempt == 2:
-                raise
-            event.ticket = _new_ticket(now)  # the ticket code clashed with another event's
-    raise AssertionError("unreachable")  # pragma: no cover
+            keys[index] = _idempotency_key(new, actor)
+        except GridgovError as exc:
+            outcomes[index] = exc
+    earlier = _events_by_key(session, {key for key in keys if key})
+    categories = _current_categories(session, {new.subtype_code for new, _actor in submissions})
+    now = get_clock().now()
+    rows: dict[int, dict[str, Any]] = {}
+    first_with_key: dict[str, int] = {}
+    twins: dict[int, int] = {}
+    for index, (new, actor) in enumerate(submissions):
+        key = keys[index]
+        if outcomes[index] is not None:
+            continue
+        if key is not None and key in earlier:
+            event_id, ticket = earlier[key]
+            outcomes[index] = Filed(event_id, ticket, created=False)
+            continue
+        if key is not None and key in first_with_key:
+            twins[index] = first_with_key[key]
+            continue
+        if key is not None:
+            first_with_key[key] = index
+        try:
+            rows[index] = _event_row(session, new, actor, key, categories, now)
+        except GridgovError as exc:
+            outcomes[index] = exc
+    table = cast(Table, Event.__table__)
+    waiting = list(rows)
+    for attempt in range(3):
+        if not waiting:
+            break
+        stored = {
+            str(ticket): int(event_id)
+            for event_id, ticket in _insert_returning(
+                session, table, [rows[i] for i in waiting], table.c.id, table.c.ticket
+            )
+        }
+        skipped = [i for i in waiting if rows[i]["ticket"] not in stored]
+        for index in waiting:
+            row = rows[index]
+            if row["ticket"] in stored:
+                row["id"] = stored[row["ticket"]]
+                category = categories[row["subtype_code"]]
+                outcomes[index] = Filed(row["id"], row["ticket"], created=True, row=row, category=category)
+        # Skipped: the key was stored meanwhile by another writer (answer with that event), or, rarely, the
+        # random ticket code was taken (draw another and insert again).
+        winners = _events_by_key(session, {rows[i]["idempotency_key"] for i in skipped} - {None})
+        waiting = []
+        for index in skipped:
+            won = winners.get(rows[index]["idempotency_key"])
+            if won is not None:
+                outcomes[index] = Filed(won[0], won[1], created=False)
+            else:
+                waiting.append(index)
+                if attempt < 2:
+                    rows[index]["ticket"] = _new_ticket(now)
+    for index in waiting:
+        outcomes[index] = Conflict("No free ticket code was found for the event; send it again")
+    made = [(index, outcome) for index, outcome in enumerate(outcomes) if isinstance(outcome, Filed)]
+    made = [(index, filed) for index, filed in made if filed.created]
+    if made:
+        steps = []
+        for index, filed in made:
+            new, actor = submissions[index]
+            steps.append(
+                {
+                    "event_id": filed.event_id,
+                    "action": "report",
+                    "from_state": None,
+                    "to_state": State.reported.value,
+                    "actor_user_id": actor.user_id,
+                    "actor_name": actor.name,
+                    "at": now.astimezone(UTC),
+                    "note": None,
+                    "data": {"channel": new.channel},
+                }
+            )
+        step_table = cast(Table, EventStep.__table__)
+        step_ids = {
+            int(event_id): int(step_id)
+            for step_id, event_id in session.execute(
+                insert(step_table).returning(step_table.c.id, step_table.c.event_id), steps
+            )
+        }
+        for (_index, filed), step in zip(made, steps, strict=True):
+            step["id"] = step_ids[filed.event_id]
+            filed.first_step.update(step)
+        who = audit_actors or [None] * len(submissions)
+        record_created(
+            session,
+            table.name,
+            [(filed.event_id, _set_columns(filed.row), who[index]) for index, filed in made],
+        )
+        record_created(
+            session,
+            step_table.name,
+            [(filed.first_step["id"], _set_columns(filed.first_step), who[index]) for index, filed in made],
+        )
+    for index, twin_of in twins.items():
+        first = outcomes[twin_of]
+        outcomes[index] = (
+            Filed(first.event_id, first.ticket, created=False) if isinstance(first, Filed) else first
+        )
+    done = [outcome for outcome in outcomes if outcome is not None]
+    assert len(done) == len(submissions), "every submission has an outcome"
+    return done
+
+
+def _set_columns(row: dict[str, Any]) -> list[str]:
+    return [name for name, value in row.items() if value is not None]
+
+
+def submit(session: Session, new: NewEvent, *, actor: Actor = SYSTEM) -> tuple[Event, bool]:
+    """File one event; returns it and whether it was made now (False: a retry of an earlier submission)."""
+    [outcome] = file_events(session, [(new, actor)])
+    if isinstance(outcome, GridgovError):
+        raise outcome
+    event = session.get(Event, outcome.event_id)
+    assert event is not None
+    return event, outcome.created
 
 
 # ---------------------------------------------------------------------------------------------------------

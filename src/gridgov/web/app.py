@@ -126,6 +126,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         worker.start()
         log.info("event deadline job running in-process (every %.0f s)", worker.interval)
     yield
+    app.state.event_intake.close()  # files what is queued before the process ends
     if worker is not None:
         worker.stop()
 
@@ -150,6 +151,9 @@ def create_app(engine: Engine | None = None) -> FastAPI:
     install_write_auditing()
     app.state.engine = engine or get_engine()
     app.state.session_factory = session_factory(app.state.engine)
+    from gridgov.events.api import intake_writer
+
+    app.state.event_intake = intake_writer(app.state.session_factory)
     # Starlette runs the last-added middleware first: size limit, headers, compression, CORS, then who.
     app.add_middleware(AuthenticationMiddleware)
     if settings.cors_origins:
