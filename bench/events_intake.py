@@ -21,7 +21,7 @@ none twice, one timeline step each, every key one event) and the audit chain mus
 Target (PostgreSQL, this 2-core machine): ≥ 300 events/s sustained with p99 ≤ 250 ms.
 
     python bench/events_intake.py [--backend postgresql|sqlite|both] [--seconds 20] [--concurrency 32]
-                                  [--warmup 3] [--baseline-seconds 5] [--workers 1] [--seed 1] [--json]
+                                  [--warmup 3] [--baseline-seconds 5] [--workers CORES] [--seed 1] [--json]
 """
 
 from __future__ import annotations
@@ -722,7 +722,12 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=3.0)
     parser.add_argument("--baseline-seconds", type=float, default=5.0)
     parser.add_argument("--concurrency", type=int, default=32)
-    parser.add_argument("--workers", type=int, default=1, help="server processes (gridgov serve --workers)")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="server processes (gridgov serve --workers; default: one per core, as in production)",
+    )
     parser.add_argument("--retry-share", type=float, default=0.05, help="reports sent again after the answer")
     parser.add_argument("--race-share", type=float, default=0.01, help="reports sent twice at once")
     parser.add_argument("--timeout-share", type=float, default=0.02, help="first tries that time out")

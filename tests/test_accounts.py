@@ -142,6 +142,36 @@ def test_tokens_expire_can_be_revoked_and_carry_no_more_than_asked(
     assert anonymous_client.get("/api/me", headers=bearer(narrow_token)).status_code == 401
 
 
+def test_a_resolved_token_is_trusted_for_a_few_seconds_and_forgotten_on_any_account_change(
+    engine: Engine, anonymous_client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    username = make_user(engine)
+    token = token_for(anonymous_client, username)
+    assert anonymous_client.get("/api/me", headers=bearer(token)).status_code == 200
+    assert service.recently_resolved_token(token) is not None
+    # Revoked behind this process's back (as another server process would): trusted until the time is up.
+    with engine.begin() as connection:
+        connection.execute(
+            text("UPDATE api_token SET revoked_at = :now WHERE secret_hash = :digest"),
+            {"now": clock.now(), "digest": service._digest(token)},
+        )
+    assert anonymous_client.get("/api/me", headers=bearer(token)).status_code == 200
+    later = service.time.monotonic() + 6  # token_cache_seconds is 5 by default
+    monkeypatch.setattr(service.time, "monotonic", lambda: later)
+    assert anonymous_client.get("/api/me", headers=bearer(token)).status_code == 401
+    monkeypatch.undo()
+
+    # A change to any account through this process forgets every token it trusted.
+    other = token_for(anonymous_client, make_user(engine))
+    assert anonymous_client.get("/api/me", headers=bearer(other)).status_code == 200
+    assert service.recently_resolved_token(other) is not None
+    with session_factory(engine)() as session:
+        user = session.scalars(select(UserAccount).where(UserAccount.username == username)).one()
+        user.display_name = "改名"
+        session.commit()
+    assert service.recently_resolved_token(other) is None
+
+
 def test_web_login_sets_a_secure_session_and_forms_need_csrf(engine: Engine, app: object) -> None:
     username = make_user(engine)
     with TestClient(app, base_url="https://testserver") as browser:  # type: ignore[arg-type]

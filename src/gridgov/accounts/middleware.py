@@ -56,9 +56,12 @@ class AuthenticationMiddleware:
 
             def by_token() -> service.Resolved | None:
                 with transaction(factory) as session:
-                    return service.resolve_token(session, secret)
+                    found = service.resolve_token(session, secret)
+                if found is not None:
+                    service.remember_token(secret, found)
+                return found
 
-            resolved = await run_in_threadpool(by_token)
+            resolved = service.recently_resolved_token(secret) or await run_in_threadpool(by_token)
             if resolved is None:
                 refusal = error_response(401, "invalid_token", "The API token is unknown, expired or revoked")
                 await refusal(scope, receive, send)

@@ -10,13 +10,15 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+import threading
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
 from gridgov.accounts.models import ApiToken, LoginThrottle, OrgUnit, UserAccount, WebSession
@@ -351,6 +353,7 @@ def start_session(session: Session, user: UserAccount, client_address: str | Non
 class Resolved:
     principal: Principal
     csrf_token: str | None  # sessions only: what unsafe requests must echo
+    expires_at: datetime | None = None  # tokens: when the credential stops working
 
 
 Credential = TypeVar("Credential", ApiToken, WebSession)
@@ -466,7 +469,65 @@ def resolve_token(session: Session, secret: str) -> Resolved | None:
         row.last_used_at = now
         session.flush()
     principal = principal_of(user, via="token", token=row, org_unit=unit)
-    return Resolved(principal, None)
+    return Resolved(principal, None, expires)
+
+
+# Bearer tokens resolved recently, by digest: (monotonic time until which it is trusted, the answer, when the
+# token expires). An API client sends the same token on every request; resolving it costs a pooled
+# connection, a query and a commit, which under load is a large share of a small request.
+_RECENT_TOKENS: dict[str, tuple[float, Resolved, datetime]] = {}
+_RECENT_TOKENS_MAX = 10_000
+_recent_lock = threading.Lock()
+
+
+def recently_resolved_token(secret: str) -> Resolved | None:
+    """The answer ``resolve_token`` gave for this token within ``token_cache_seconds``, while the token has
+    not expired; None: ask the database (``resolve_token``, then ``remember_token``)."""
+    digest = _digest(secret)
+    with _recent_lock:
+        found = _RECENT_TOKENS.get(digest)
+    if found is None:
+        return None
+    trusted_until, resolved, expires = found
+    if time.monotonic() >= trusted_until or expires <= clock.now():
+        with _recent_lock:
+            _RECENT_TOKENS.pop(digest, None)
+        return None
+    return resolved
+
+
+def remember_token(secret: str, resolved: Resolved) -> None:
+    from gridgov.core.settings import get_settings
+
+    seconds = get_settings().token_cache_seconds
+    token = resolved.principal
+    expires = _utc(resolved.expires_at) if resolved.expires_at is not None else None
+    if seconds <= 0 or token.via != "token" or expires is None:
+        return
+    with _recent_lock:
+        if len(_RECENT_TOKENS) >= _RECENT_TOKENS_MAX:
+            _RECENT_TOKENS.clear()
+        _RECENT_TOKENS[_digest(secret)] = (time.monotonic() + seconds, resolved, expires)
+
+
+def forget_resolved_tokens() -> None:
+    with _recent_lock:
+        _RECENT_TOKENS.clear()
+
+
+_CREDENTIAL_MODELS = (ApiToken, UserAccount, OrgUnit)
+
+
+def _forget_on_account_change(session: Session, _flush_context: Any) -> None:
+    # A token revoked, an account disabled or changed, a unit renamed: in this process, trust nothing
+    # resolved before (other processes stop trusting within token_cache_seconds).
+    for objects in (session.new, session.dirty, session.deleted):
+        if any(isinstance(obj, _CREDENTIAL_MODELS) for obj in objects):
+            forget_resolved_tokens()
+            return
+
+
+event.listen(Session, "after_flush", _forget_on_account_change)
 
 
 def list_tokens(session: Session, user_id: int) -> list[ApiToken]:

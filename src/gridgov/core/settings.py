@@ -46,6 +46,9 @@ class Settings(BaseSettings):
     db_max_overflow: int = Field(default=20, ge=0)
     # Threads per server process running requests' database work (see web/app.py's lifespan).
     request_threads: int = Field(default=8, ge=1)
+    # How long a server process trusts a bearer token it has resolved without asking the database again.
+    # A token revoked (or an account disabled) in this process stops at once; in another process within this.
+    token_cache_seconds: float = Field(default=5.0, ge=0, le=300)
 
     @property
     def resolved_database_url(self) -> str:
