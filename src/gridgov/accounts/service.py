@@ -478,6 +478,7 @@ def resolve_token(session: Session, secret: str) -> Resolved | None:
 _RECENT_TOKENS: dict[str, tuple[float, Resolved, datetime]] = {}
 _RECENT_TOKENS_MAX = 10_000
 _recent_lock = threading.Lock()
+_seconds = time.monotonic  # replaced in tests to step past the trust period
 
 
 def recently_resolved_token(secret: str) -> Resolved | None:
@@ -489,7 +490,7 @@ def recently_resolved_token(secret: str) -> Resolved | None:
     if found is None:
         return None
     trusted_until, resolved, expires = found
-    if time.monotonic() >= trusted_until or expires <= clock.now():
+    if _seconds() >= trusted_until or expires <= clock.now():
         with _recent_lock:
             _RECENT_TOKENS.pop(digest, None)
         return None
@@ -507,7 +508,7 @@ def remember_token(secret: str, resolved: Resolved) -> None:
     with _recent_lock:
         if len(_RECENT_TOKENS) >= _RECENT_TOKENS_MAX:
             _RECENT_TOKENS.clear()
-        _RECENT_TOKENS[_digest(secret)] = (time.monotonic() + seconds, resolved, expires)
+        _RECENT_TOKENS[_digest(secret)] = (_seconds() + seconds, resolved, expires)
 
 
 def forget_resolved_tokens() -> None:
