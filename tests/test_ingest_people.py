@@ -213,15 +213,16 @@ def test_a_row_that_names_nobody_is_quarantined_not_lost(
 def test_a_worker_process_preparing_chunks_ahead_gives_the_same_registry(
     backend: str, empty_engine_factory: Callable[[str], Engine], demo_world: Path
 ) -> None:
-    """``workers=2`` maps and matches chunk N+1 in a forked process while chunk N is written: every
-    batch's counts and every person, rental and entity (identity, place, lineage) come out as with one
-    process."""
+    """``workers=2`` reads and prepares the next chunks (maps, matches, encrypts) in a forked process
+    while one is written: every batch's counts and every dwelling, person, rental and entity (identity,
+    place, lineage) come out as with one process."""
     from gridgov.address.service import import_file
     from gridgov.areas.service import load_nanshan_areas
     from gridgov.core.db import session_factory
-    from gridgov.registry.models import LegalEntity, Rental
+    from gridgov.registry.models import Dwelling, LegalEntity, Rental
 
     feeds = (
+        ("housing.dwellings", demo_world / "addresses" / "dwellings.csv"),
         (SOURCE, demo_world / FEED),
         ("housing.rentals", demo_world / "housing" / "rentals.xlsx"),
         ("entities.business_register", demo_world / "entities" / "business_register.csv"),
@@ -257,7 +258,30 @@ def test_a_worker_process_preparing_chunks_ahead_gives_the_same_registry(
                     )
                     for e in session.scalars(select(LegalEntity))
                 ),
+                sorted(
+                    (d.code, d.use, d.grid_code, json.dumps(d.lineage, sort_keys=True))
+                    for d in session.scalars(select(Dwelling))
+                ),
             ]
         outcomes.append((counts, records))
-    assert outcomes[0][0] == outcomes[1][0] and outcomes[0][0][0]["accepted"] > 20_000
+    assert outcomes[0][0] == outcomes[1][0] and outcomes[0][0][1]["accepted"] > 20_000  # the people feed
     assert outcomes[0][1] == outcomes[1][1]
+
+
+def test_a_file_the_worker_process_cannot_read_fails_the_import_as_in_one_process(
+    world_db: sessionmaker[Session], tmp_path: Path
+) -> None:
+    """With ``workers=2`` the file is read in the worker: what stops it there reaches the caller as the
+    same error (and the worker does not outlive the import)."""
+    import multiprocessing
+
+    from gridgov.core.errors import InvalidInput
+
+    broken = tmp_path / "rentals.xlsx"
+    broken.write_bytes(b"not a workbook")
+    for workers in (1, 2):
+        with pytest.raises(InvalidInput, match="not a readable XLSX workbook"):
+            service.ingest_file(world_db, broken, source="housing.rentals", workers=workers)
+    assert not [
+        child for child in multiprocessing.active_children() if child.name == "gridgov-ingest-prepare"
+    ]

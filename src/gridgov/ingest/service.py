@@ -21,12 +21,12 @@ Pipelines by record kind: people, rentals, legal entities, buildings and dwellin
 from __future__ import annotations
 
 import hashlib
+import json
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextvars import ContextVar
 from dataclasses import asdict, dataclass, field
 from datetime import date
-from functools import lru_cache
 from itertools import islice
 from pathlib import Path
 from typing import Any, cast
@@ -174,9 +174,10 @@ def ingest_file(
     """Run one batch of ``path`` through the pipeline; resumes an unfinished batch of the same file.
 
     ``trace`` (people): collects where each taken row went (``IdentityTrace``). ``after``: run once the
-    batch is done (see ``AfterBatch``); its counts go to ``report.tasks``. ``workers=2``: people,
-    rentals and entities are mapped and address-matched one chunk ahead in a forked worker process while
-    this one writes (for the command line and bulk loads; a server keeps the default, 1)."""
+    batch is done (see ``AfterBatch``); its counts go to ``report.tasks``. ``workers=2``: a forked
+    worker process reads the file and prepares its chunks a few ahead — maps and checks the rows, matches
+    their addresses, encrypts and hashes what they give — while this one resolves identities and writes
+    (for the command line and bulk loads; a server keeps the default, 1). The result is the same."""
     token = _TRACE.set(trace)
     try:
         return _ingest_file(
@@ -231,29 +232,24 @@ def _ingest_file(
             )
             session.add(batch)
             session.flush()
-        batch_id, next_row, source_id, spec_text = batch.id, batch.next_row, src.id, src.spec_yaml
+        batch_id, next_row, source_id = batch.id, batch.next_row, src.id
     report = BatchReport(batch=batch_id, source=source, file=str(path))
     if resumed:
         report.resumed_from_row = next_row
-    rows = (raw for raw in read_rows(path, kind) if raw.number >= next_row)
-    for chunk, prepared in _prepared_chunks(factory, spec, spec_text, _chunks(rows, chunk_rows), workers):
-        token = _PREPARED.set(prepared)
-        try:
-            with transaction(factory) as session:
-                counts = _PIPELINES[spec.record](session, spec, source_id, batch_id, chunk)
-                batch = session.get_one(Batch, batch_id)
-                for name in ("rows", "accepted", "merged", "unchanged", "quarantined"):
-                    setattr(batch, name, getattr(batch, name) + counts[name])
-                batch.next_row = chunk[-1].number + 1
-                record(
-                    session,
-                    action="ingest.chunk",
-                    object_type="ingest_batch",
-                    object_id=batch_id,
-                    details={"source": source, **{k: int(v) for k, v in counts.items()}},
-                )
-        finally:
-            _PREPARED.reset(token)
+    for prepared in _prepared_chunks(factory, spec, path, kind, next_row, chunk_rows, batch_id, workers):
+        with transaction(factory) as session:
+            counts = _PIPELINES[spec.record](session, spec, source_id, batch_id, prepared)
+            batch = session.get_one(Batch, batch_id)
+            for name in ("rows", "accepted", "merged", "unchanged", "quarantined"):
+                setattr(batch, name, getattr(batch, name) + counts[name])
+            batch.next_row = prepared.last_row + 1
+            record(
+                session,
+                action="ingest.chunk",
+                object_type="ingest_batch",
+                object_id=batch_id,
+                details={"source": source, **{k: int(v) for k, v in counts.items()}},
+            )
         report.flagged += counts["flagged"]
         if progress is not None:
             progress(counts["rows"])
@@ -287,38 +283,31 @@ def _id_hash(values: dict[str, Any], raw_text: str | None) -> str | None:
 
 
 def _ingest_people(
-    session: Session, spec: MappingSpec, source_id: int, batch_id: int, chunk: Sequence[RawRow]
+    session: Session, spec: MappingSpec, source_id: int, batch_id: int, prepared: _Prepared
 ) -> Counter[str]:
-    from gridgov.address.match import decide
-
     # A row without any document number can still say who it is by name and birth date (a source that
     # collects no IDs, such as door access): it goes through the careful fuzzy match below.
-    counts, good = _take_chunk(
-        session, spec, source_id, batch_id, chunk, identity="id_number", fallback=("name", "birth_date")
-    )
+    counts = _take(session, source_id, batch_id, prepared)
+    good: list[_PersonRow] = prepared.good
     if not good:
         return counts
-    id_column = spec.fields["id_number"].column
-    hashes = [_id_hash(row.values, raw.cells.get(id_column)) for raw, row in good]
+    hashes = [id_hash for _number, id_hash, _values, _lineage in good]
     existing = {
         person.id_hash: person
         for person in session.execute(
-            select(PERSON).where(PERSON.c.id_hash.in_({h for h in hashes if h}))
+            select(PERSON).where(_in(session, PERSON.c.id_hash, {h for h in hashes if h}))
         ).mappings()
     }
-    matches = _matched(session, "address", [row.values["address"] for _raw, row in good])
     reviews: list[tuple[str, dict[str, Any], int]] = []
-    adopted = _adopt_records_without_id(
-        session, batch_id, id_column, good, hashes, matches, existing, reviews
-    )
+    adopted = _adopt_records_without_id(session, batch_id, good, hashes, existing, reviews)
     keys = (
-        _resolve_without_id(session, batch_id, good, hashes, matches, existing, reviews)
+        _resolve_without_id(session, good, hashes, existing, reviews)
         if not all(hashes)
         else [key or "" for key in hashes]
     )
     trace = _TRACE.get()
     if trace is not None:
-        trace.rows.update((raw.number, key) for (raw, _row), key in zip(good, keys, strict=True))
+        trace.rows.update((number, key) for (number, *_rest), key in zip(good, keys, strict=True))
     now = clock_now()
     inserts: dict[str, dict[str, Any]] = {}
     updates: dict[str, dict[str, Any]] = {}
@@ -326,14 +315,7 @@ def _ingest_people(
     area_deltas: Counter[tuple[str, str]] = Counter()
     # Rows with a document number first: a row without one may resolve to a person this chunk brings.
     order = sorted(range(len(good)), key=lambda i: hashes[i] is None)
-    for (raw, row), id_hash, match in ((good[i], keys[i], matches[i]) for i in order):
-        if row.flags:
-            counts["flagged"] += 1
-        code, _text, _level, score, _decision, street, community, grid, _reason = match
-        placed = bool(code) and decide(float(score or 0)) != "reject"
-        id_text = str(raw.cells.get(id_column) or "").strip()
-        values = _person_values(row, id_text, placed, code, street, community, grid, score)
-        lineage = _lineage_of_row(values, batch_id, raw.number)
+    for (_number, _hash, values, lineage), id_hash in ((good[i], keys[i]) for i in order):
         seen = inserts.get(id_hash) or updates.get(id_hash) or existing.get(id_hash)
         if seen is None:
             inserts[id_hash] = _fresh(
@@ -371,6 +353,32 @@ def _ingest_people(
     return counts
 
 
+#: A person row ready to resolve and write: its row number, the lookup hash of its document number (None:
+#: it has none), its values (``_person_values``: encrypted, hashed, placed) and their lineage.
+_PersonRow = tuple[int, str | None, dict[str, Any], dict[str, str]]
+
+
+def _prepare_people(
+    spec: MappingSpec,
+    good: Sequence[tuple[RawRow, MappedRow]],
+    matches: dict[str, list[list[str]]],
+    batch_id: int,
+) -> list[_PersonRow]:
+    """What each person row gives without asking the database (in the worker process with ``workers=2``)."""
+    from gridgov.address.match import decide
+
+    id_column = spec.fields["id_number"].column
+    prepared: list[_PersonRow] = []
+    for (raw, row), match in zip(good, matches["address"], strict=True):
+        code, _text, _level, score, _decision, street, community, grid, _reason = match
+        placed = bool(code) and decide(float(score or 0)) != "reject"
+        id_text = str(raw.cells.get(id_column) or "").strip()
+        values = _person_values(row, id_text, placed, code, street, community, grid, score)
+        id_hash = _id_hash(row.values, raw.cells.get(id_column))
+        prepared.append((raw.number, id_hash, values, _lineage_of_row(values, batch_id, raw.number)))
+    return prepared
+
+
 NO_ID_PREFIX = "nid:"  # the identity key of a person known without any document number
 
 
@@ -380,10 +388,8 @@ def _name_key(name: str) -> str:
 
 def _resolve_without_id(
     session: Session,
-    batch_id: int,
-    good: Sequence[tuple[RawRow, MappedRow]],
+    good: Sequence[_PersonRow],
     hashes: Sequence[str | None],
-    matches: Sequence[Sequence[str]],
     existing: dict[str, Any],
     reviews: list[tuple[str, dict[str, Any], int]],
 ) -> list[str]:
@@ -395,51 +401,44 @@ def _resolve_without_id(
     the merge for a person to decide. No candidate: a new record. A new record's key is made from what the
     row says, so the same row imported again meets its own record and changes nothing."""
 
-    def phone_hash(values: dict[str, Any]) -> str | None:
-        return crypto.lookup_hash(values["phone"], "phone") if values.get("phone") else None
-
     wanted = [i for i, h in enumerate(hashes) if h is None]
-    names = {_name_key(good[i][1].values["name"]) for i in wanted}
-    births = {good[i][1].values["birth_date"] for i in wanted}
+    names = {good[i][2]["name_key"] for i in wanted}
+    births = {good[i][2]["birth_date"] for i in wanted}
     pool: dict[tuple[str, Any], list[dict[str, Any]]] = {}
     for person in session.execute(
-        select(PERSON).where(PERSON.c.name_key.in_(names), PERSON.c.birth_date.in_(births))
+        select(PERSON).where(
+            _in(session, PERSON.c.name_key, names), _in(session, PERSON.c.birth_date, births)
+        )
     ).mappings():
         pool.setdefault((_name_key(person["name"]), person["birth_date"]), []).append(dict(person))
         existing.setdefault(person["id_hash"], person)
     for i, key in enumerate(hashes):  # this chunk's rows with a number (they are written first)
-        if key is not None and key not in existing and good[i][1].values.get("birth_date") in births:
-            values = good[i][1].values
-            pool.setdefault((_name_key(values["name"]), values["birth_date"]), []).append(
+        if key is not None and key not in existing and good[i][2]["birth_date"] in births:
+            values = good[i][2]
+            pool.setdefault((values["name_key"], values["birth_date"]), []).append(
                 {
                     "id_hash": key,
-                    "dwelling_code": _placed_code(matches[i]),
-                    "phone_hash": phone_hash(values),
-                    "sex": values.get("sex"),
+                    "dwelling_code": values["dwelling_code"],
+                    "phone_hash": values["phone_hash"],
+                    "sex": values["sex"],
                 }
             )
     resolved = [key or "" for key in hashes]
     for i in wanted:
-        raw, row = good[i]
-        values = row.values
-        dwelling, phone = _placed_code(matches[i]), phone_hash(values)
+        number, _hash, values, _lineage = good[i]
+        dwelling, phone = values["dwelling_code"], values["phone_hash"]
         said = "|".join(
             str(part)
-            for part in (
-                _name_key(values["name"]),
-                values["birth_date"],
-                dwelling or values["address"],
-                phone,
-            )
+            for part in (values["name_key"], values["birth_date"], dwelling or values["address_text"], phone)
         )
         own_key = NO_ID_PREFIX + hashlib.sha256(said.encode()).hexdigest()[:60]
-        candidates = pool.setdefault((_name_key(values["name"]), values["birth_date"]), [])
+        candidates = pool.setdefault((values["name_key"], values["birth_date"]), [])
         if own_key in existing or any(c["id_hash"] == own_key for c in candidates):
             resolved[i] = own_key  # this very row came before
             continue
         scored = sorted(
             (
-                (*_same_person_score(candidate, dwelling, phone, values.get("sex")), candidate["id_hash"])
+                (*_same_person_score(candidate, dwelling, phone, values["sex"]), candidate["id_hash"])
                 for candidate in candidates
             ),
             key=lambda item: -item[0],
@@ -450,28 +449,19 @@ def _resolve_without_id(
             continue
         resolved[i] = own_key
         candidates.append(
-            {"id_hash": own_key, "dwelling_code": dwelling, "phone_hash": phone, "sex": values.get("sex")}
+            {"id_hash": own_key, "dwelling_code": dwelling, "phone_hash": phone, "sex": values["sex"]}
         )
         if scored and scored[0][0] >= DOUBTFUL_SAME_PERSON:
             score, why, candidate_key = scored[0]
-            reviews.append((own_key, {"candidate": candidate_key, "score": score, "why": why}, raw.number))
+            reviews.append((own_key, {"candidate": candidate_key, "score": score, "why": why}, number))
     return resolved
-
-
-def _placed_code(match: Sequence[str]) -> str | None:
-    """The standard address code a match places the row at, or None when the matcher rejects it."""
-    from gridgov.address.match import decide
-
-    return match[0] if match[0] and decide(float(match[3] or 0)) != "reject" else None
 
 
 def _adopt_records_without_id(
     session: Session,
     batch_id: int,
-    id_column: str,
-    good: Sequence[tuple[RawRow, MappedRow]],
+    good: Sequence[_PersonRow],
     hashes: Sequence[str | None],
-    matches: Sequence[Sequence[str]],
     existing: dict[str, Any],
     reviews: list[tuple[str, dict[str, Any], int]],
 ) -> set[str]:
@@ -484,15 +474,15 @@ def _adopt_records_without_id(
     adopted: set[str] = set()
     if not fresh or not _anyone_without_document(session):
         return adopted
-    names = {_name_key(good[i][1].values["name"]) for i in fresh}
-    births = {good[i][1].values.get("birth_date") for i in fresh} - {None}
+    names = {good[i][2]["name_key"] for i in fresh}
+    births = {good[i][2]["birth_date"] for i in fresh} - {None}
     if not births:
         return adopted
     pool: dict[tuple[str, Any], list[dict[str, Any]]] = {}
     for person in session.execute(
         select(PERSON).where(
-            PERSON.c.name_key.in_(names),
-            PERSON.c.birth_date.in_(births),
+            _in(session, PERSON.c.name_key, names),
+            _in(session, PERSON.c.birth_date, births),
             PERSON.c.id_hash.like(f"{NO_ID_PREFIX}%"),
         )
     ).mappings():
@@ -501,38 +491,32 @@ def _adopt_records_without_id(
         return adopted
     taken: set[str] = set()
     for i in fresh:
-        raw, row = good[i]
-        key = hashes[i]
+        number, key, values, _lineage = good[i]
         assert key is not None
         if key in existing:
             continue  # an earlier row of this chunk already took a record for this number
-        values = row.values
-        match = matches[i]
-        dwelling = _placed_code(match)
-        phone = crypto.lookup_hash(values["phone"], "phone") if values.get("phone") else None
+        dwelling, phone = values["dwelling_code"], values["phone_hash"]
         candidates = [
-            c
-            for c in pool.get((_name_key(values["name"]), values.get("birth_date")), [])
-            if c["id_hash"] not in taken
+            c for c in pool.get((values["name_key"], values["birth_date"]), []) if c["id_hash"] not in taken
         ]
         scored = sorted(
-            ((*_same_person_score(c, dwelling, phone, values.get("sex")), c) for c in candidates),
+            ((*_same_person_score(c, dwelling, phone, values["sex"]), c) for c in candidates),
             key=lambda item: -item[0],
         )
         sure = [item for item in scored if item[0] >= SURE_SAME_PERSON]
         if len(sure) == 1:
             record = sure[0][2]
-            number = values.get("id_number") or str(raw.cells.get(id_column) or "").strip()
             changes = {
                 "id_hash": key,
-                "id_number_enc": crypto.encrypt(number, ID_CONTEXT) if number else None,
-                "id_valid": "id_number" not in {flag.field for flag in row.flags},
+                # The number as the row gives it (encrypted with the row's values, in ``_person_values``).
+                "id_number_enc": values["id_number_enc"],
+                "id_valid": values["id_valid"],
                 "doc_type": "resident_id",
                 "seen_batch_id": batch_id,
                 "lineage": {
                     **(record["lineage"] or {}),
-                    "id_number_enc": f"b{batch_id}:r{raw.number}",
-                    "id_valid": f"b{batch_id}:r{raw.number}",
+                    "id_number_enc": f"b{batch_id}:r{number}",
+                    "id_valid": f"b{batch_id}:r{number}",
                 },
                 "updated_at": clock_now(),
             }
@@ -545,7 +529,7 @@ def _adopt_records_without_id(
             adopted.add(key)
         elif scored and scored[0][0] >= DOUBTFUL_SAME_PERSON:
             score, why, record = scored[0]
-            reviews.append((record["id_hash"], {"candidate": key, "score": score, "why": why}, raw.number))
+            reviews.append((record["id_hash"], {"candidate": key, "score": score, "why": why}, number))
     return adopted
 
 
@@ -701,24 +685,48 @@ def bulk_insert(session: Session, table: Table, rows: list[dict[str, Any]]) -> N
     if session.get_bind().dialect.name != "postgresql":
         session.execute(insert(table), rows)
         return
-    import json
-
     names = {name for row in rows for name in row}
     columns = [c for c in table.columns if c.name in names or (c.default is not None and not c.primary_key)]
-    json_columns = {c.name for c in columns if isinstance(c.type, JSON)}
-
-    def cell(column: Column[Any], row: dict[str, Any]) -> Any:
-        value = row[column.name] if column.name in row else _default_of(column)
-        if column.name in json_columns and value is not None:
-            return json.dumps(value, ensure_ascii=False, default=str)
-        return value
-
     quoted = ", ".join(f'"{c.name}"' for c in columns)
+    order = [c.name for c in columns]
+    # Per row, only what differs from one row to the next is looked at column by column: a value the row
+    # leaves out takes the column's default (a callable one is called for each row, as an INSERT would).
+    constant = {c.name: _default_of(c) for c in columns if c.default is not None and c.default.is_scalar}
+    called = {c.name: c for c in columns if c.default is not None and not c.default.is_scalar}
+    as_json = [i for i, c in enumerate(columns) if isinstance(c.type, JSON)]
     raw = session.connection().connection.driver_connection
     assert raw is not None
     with raw.cursor() as cursor, cursor.copy(f'COPY "{table.name}" ({quoted}) FROM STDIN') as copy:
         for row in rows:
-            copy.write_row([cell(column, row) for column in columns])
+            cells = [
+                row[name]
+                if name in row
+                else constant[name]
+                if name in constant
+                else _default_of(called[name])
+                if name in called
+                else None
+                for name in order
+            ]
+            for i in as_json:
+                if cells[i] is not None:
+                    cells[i] = _JSON_TEXT(cells[i])
+            copy.write_row(cells)
+
+
+# json.dumps(value, ensure_ascii=False, default=str), without making an encoder for every value.
+_JSON_TEXT = json.JSONEncoder(ensure_ascii=False, default=str).encode
+
+
+def _in(session: Session, column: Any, values: Iterable[Any]) -> Any:
+    """``column IN values``. On PostgreSQL as one array parameter (``= ANY``): a chunk asks for thousands
+    of values, and one parameter each costs more to compile and send than the query takes."""
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy import any_, bindparam
+        from sqlalchemy.dialects.postgresql import ARRAY
+
+        return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))
+    return column.in_(values)
 
 
 def _lineage_of_row(values: dict[str, Any], batch_id: int, row_number: int) -> dict[str, str]:
@@ -815,6 +823,25 @@ def _bump_counts(session: Session, deltas: Counter[tuple[str, str]]) -> None:
     if not changed:
         return
     table = cast(Table, AreaCount.__table__)
+    if session.get_bind().dialect.name == "postgresql":
+        # One statement: every delta as three arrays, added to its row or inserted as it (the same sums
+        # as looking up which rows exist, then inserting some and updating the others).
+        from sqlalchemy import text
+
+        session.execute(
+            text(
+                f"INSERT INTO {table.name} (area_code, metric, value) "
+                "SELECT * FROM unnest(CAST(:areas AS varchar[]), CAST(:metrics AS varchar[]), "
+                "CAST(:deltas AS integer[])) "
+                f"ON CONFLICT (area_code, metric) DO UPDATE SET value = {table.name}.value + excluded.value"
+            ),
+            {
+                "areas": [area for area, _metric in changed],
+                "metrics": [metric for _area, metric in changed],
+                "deltas": list(changed.values()),
+            },
+        )
+        return
     present = {
         (row.area_code, row.metric)
         for row in session.execute(
@@ -846,129 +873,210 @@ def _bump_counts(session: Session, deltas: Counter[tuple[str, str]]) -> None:
         session.execute(bump, existing)
 
 
-def _take_chunk(
-    session: Session,
-    spec: MappingSpec,
-    source_id: int,
-    batch_id: int,
-    chunk: Sequence[RawRow],
-    *,
-    identity: str | None,
-    fallback: tuple[str, ...] = (),
-) -> tuple[Counter[str], list[tuple[RawRow, MappedRow]]]:
-    """Map and check a chunk, quarantine what cannot be taken; the counts so far and the rows to write.
+def _take(session: Session, source_id: int, batch_id: int, prepared: _Prepared) -> Counter[str]:
+    """Quarantine what a chunk cannot take; the counts so far (the pipeline goes on with ``prepared.good``).
 
-    ``identity``: the field that says who or what a row is (a row without it is quarantined)."""
-    counts: Counter[str] = Counter(rows=len(chunk))
-    prepared = _PREPARED.get()  # mapped and checked already, in the worker process (``workers=2``)
-    mapped = prepared.mapped if prepared is not None else _map_chunk(spec, chunk, identity, fallback)
-    # A row sent again (a fixed quarantine row) settles its earlier entry, whether it goes in this time or
-    # is held again (then under this batch, with its new reasons).
-    _mark_replayed(session, source_id, batch_id, {row.row_id for row in mapped if row.row_id})
-    _quarantine(session, batch_id, chunk, mapped, counts)
-    return counts, [(raw, row) for raw, row in zip(chunk, mapped, strict=True) if row.ok]
-
-
-def _prepared_chunks(
-    factory: sessionmaker[Session],
-    spec: MappingSpec,
-    spec_text: str,
-    chunks: Iterator[list[RawRow]],
-    workers: int,
-) -> Iterator[tuple[list[RawRow], _Prepared | None]]:
-    """The chunks, each with its preparation (``None``: the pipeline maps and matches it itself). With a
-    worker, chunk N+1 is prepared while the caller writes chunk N."""
-    if workers < 2 or spec.record not in _MATCHED_FIELDS:
-        for chunk in chunks:
-            yield chunk, None
-        return
-    import multiprocessing
-    from concurrent.futures import Future, ProcessPoolExecutor
-
-    from gridgov.address.batch import cached_library
-
-    with factory() as session:
-        _FORKED_LIBRARY[:] = [cached_library(session)]  # loaded before the fork: the worker shares it
-    pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork"))
-    try:
-        pending: tuple[list[RawRow], Future[_Prepared]] | None = None
-        for chunk in chunks:
-            ahead = (chunk, pool.submit(_prepare_chunk, spec.record, spec_text, chunk))
-            if pending is not None:
-                yield pending[0], pending[1].result()
-            pending = ahead
-        if pending is not None:
-            yield pending[0], pending[1].result()
-    finally:
-        pool.shutdown(wait=False, cancel_futures=True)
-        _FORKED_LIBRARY.clear()
-
-
-def _map_chunk(
-    spec: MappingSpec, chunk: Sequence[RawRow], identity: str | None, fallback: tuple[str, ...]
-) -> list[MappedRow]:
-    mapped = [map_row(spec, raw.cells, problems=raw.problems) for raw in chunk]
-    if identity is not None:
-        _require_identity(spec, chunk, mapped, identity, fallback)
-    return mapped
+    A row sent again (a fixed quarantine row) settles its earlier entry, whether it goes in this time or
+    is held again (then under this batch, with its new reasons)."""
+    counts: Counter[str] = Counter(rows=prepared.rows)
+    _mark_replayed(session, source_id, batch_id, prepared.row_ids)
+    if prepared.held:
+        bulk_insert(session, cast(Table, QuarantineRow.__table__), prepared.held)
+    counts["quarantined"] += len(prepared.held)
+    if prepared.flagged:
+        counts["flagged"] += prepared.flagged
+    return counts
 
 
 @dataclass
 class _Prepared:
-    """A chunk mapped, checked and address-matched ahead, in a worker process, while the chunk before it
-    is written: the pure half of the pipeline beside the database half, on a second core."""
+    """A chunk read, mapped, checked and address-matched, with every value its rows give that needs no
+    database (encrypted numbers, lookup hashes, lineage): the pure half of the pipeline. With
+    ``workers=2`` a worker process makes it while the chunk before it is written, on the second core."""
 
-    mapped: list[MappedRow]
-    matches: dict[str, list[list[str]]]
+    rows: int  # rows in the chunk
+    last_row: int  # the number of its last row (the batch resumes after it)
+    row_ids: set[str]  # the source's row ids (a row sent again settles its earlier quarantine entry)
+    held: list[dict[str, Any]]  # the quarantine rows of the rows that cannot be taken
+    flagged: int  # rows taken with a value marked for verification
+    good: list[Any]  # the rows to take, as the kind's preparer gives them (``_PersonRow`` …)
 
 
-_PREPARED: ContextVar[_Prepared | None] = ContextVar("ingest_prepared", default=None)
-# What the workers match, by record kind, and how rows say who they are (as the pipelines do).
+# What each kind matches in the address library, and how its rows say who or what they are.
 _MATCHED_FIELDS: dict[str, tuple[str, ...]] = {
     "person": ("address",),
     "rental": ("address",),
     "entity": ("operating_address", "registered_address"),
+    "building": (),
+    "dwelling": (),
 }
 _IDENTITY: dict[str, tuple[str | None, tuple[str, ...]]] = {
     "person": ("id_number", ("name", "birth_date")),
     "rental": (None, ()),
     "entity": ("credit_code", ()),
+    "building": ("code", ()),
+    "dwelling": ("code", ()),
 }
-# Set in the parent before the worker forks, so the worker shares the matcher instead of building one.
-_FORKED_LIBRARY: list[Any] = []
+_ENCRYPTS = ("person", "rental")  # kinds whose preparation encrypts (the keyring is loaded before a fork)
+_AHEAD = 2  # prepared chunks a worker may hold ready beyond the one being written
 
 
-def _matched(session: Session, field: str, texts: list[Any]) -> list[list[str]]:
-    """The address matches of ``texts``: prepared ahead by the worker when there is one, else now."""
+def _prepared_chunks(
+    factory: sessionmaker[Session],
+    spec: MappingSpec,
+    path: Path,
+    file_format: str,
+    next_row: int,
+    chunk_rows: int,
+    batch_id: int,
+    workers: int,
+) -> Iterator[_Prepared]:
+    """The file's chunks from ``next_row`` on, prepared. With ``workers`` > 1 a forked worker process reads
+    and prepares them, a few chunks ahead of the caller, which only resolves and writes."""
     from gridgov.address.batch import cached_library, match_texts
 
-    prepared = _PREPARED.get()
-    if prepared is not None and field in prepared.matches:
-        matches = prepared.matches[field]
-        assert len(matches) == len(texts)
-        return matches
-    return match_texts(cached_library(session), texts)
+    matched = bool(_MATCHED_FIELDS[spec.record])
+    if workers < 2:
+
+        def current_library() -> Any:  # as each chunk goes in (the library may change between chunks)
+            with factory() as session:
+                return cached_library(session)
+
+        yield from _prepare_file(
+            spec, path, file_format, next_row, chunk_rows, batch_id, current_library if matched else None
+        )
+        return
+    import gc
+    import multiprocessing
+
+    library: Any = None
+    if matched:
+        with factory() as session:
+            library = cached_library(session)
+        match_texts(library, [])  # builds the matcher here, once: the worker inherits it with the library
+    if spec.record in _ENCRYPTS:
+        crypto.get_keyring()  # the worker encrypts under this process's keys, never ones of its own
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue(maxsize=_AHEAD)
+    worker = context.Process(
+        target=_prepare_in_worker,
+        args=(queue, spec, path, file_format, next_row, chunk_rows, batch_id, library),
+        name="gridgov-ingest-prepare",
+        daemon=True,
+    )
+    gc.freeze()  # the collector in the worker leaves the shared library and matcher alone (not copied)
+    try:
+        worker.start()
+    finally:
+        gc.unfreeze()
+    try:
+        while (item := _next_prepared(queue, worker)) is not None:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+        worker.join()
+    finally:
+        if worker.is_alive():
+            worker.terminate()
+        worker.join()
+        queue.close()
 
 
-@lru_cache(maxsize=8)
-def _spec_of(text: str) -> MappingSpec:
-    return load_spec(text)
+def _prepare_file(
+    spec: MappingSpec,
+    path: Path,
+    file_format: str,
+    next_row: int,
+    chunk_rows: int,
+    batch_id: int,
+    library: Callable[[], Any] | None,
+) -> Iterator[_Prepared]:
+    rows = (raw for raw in read_rows(path, file_format) if raw.number >= next_row)
+    for chunk in _chunks(rows, chunk_rows):
+        yield _prepare_chunk(spec, chunk, batch_id, library)
 
 
-def _prepare_chunk(kind: str, spec_text: str, chunk: list[RawRow]) -> _Prepared:
-    """In the worker process: map and check the chunk, then match the addresses its good rows carry."""
+def _prepare_in_worker(
+    queue: Any,
+    spec: MappingSpec,
+    path: Path,
+    file_format: str,
+    next_row: int,
+    chunk_rows: int,
+    batch_id: int,
+    library: Any,
+) -> None:
+    """The worker process: every chunk prepared onto ``queue``, then None (or the error that stopped it)."""
+    try:
+        for prepared in _prepare_file(
+            spec,
+            path,
+            file_format,
+            next_row,
+            chunk_rows,
+            batch_id,
+            (lambda: library) if library is not None else None,
+        ):
+            queue.put(prepared)
+        queue.put(None)
+    except Exception as exc:
+        import pickle
+        import traceback
+
+        exc.add_note("(in the import's worker process)\n" + traceback.format_exc())
+        try:
+            pickle.dumps(exc)
+        except Exception:
+            exc = RuntimeError(f"{type(exc).__name__}: {exc}")
+        queue.put(exc)
+
+
+def _next_prepared(queue: Any, worker: Any) -> _Prepared | BaseException | None:
+    from queue import Empty
+
+    while True:
+        try:
+            item: _Prepared | BaseException | None = queue.get(timeout=1.0)
+            return item
+        except Empty:
+            if worker.is_alive():
+                continue
+            try:  # what it sent just before it ended
+                item = queue.get(timeout=1.0)
+                return item
+            except Empty:
+                raise RuntimeError(
+                    f"The import's worker process ended unexpectedly (exit code {worker.exitcode})"
+                ) from None
+
+
+def _prepare_chunk(
+    spec: MappingSpec, chunk: list[RawRow], batch_id: int, library: Callable[[], Any] | None
+) -> _Prepared:
+    """Map and check a chunk, match the addresses its good rows carry (``library``: the address library,
+    asked for only when there are any), and prepare what they give."""
     from gridgov.address.batch import match_texts
 
-    spec = _spec_of(spec_text)
-    identity, fallback = _IDENTITY[kind]
-    mapped = _map_chunk(spec, chunk, identity, fallback)
-    good = [row for row in mapped if row.ok]
-    library = _FORKED_LIBRARY[0]
-    matches = {
-        field: match_texts(library, [row.values.get(field) for row in good])
-        for field in _MATCHED_FIELDS[kind]
-    }
-    return _Prepared(mapped, matches)
+    identity, fallback = _IDENTITY[spec.record]
+    mapped = [map_row(spec, raw.cells, problems=raw.problems) for raw in chunk]
+    if identity is not None:
+        _require_identity(spec, chunk, mapped, identity, fallback)
+    good = [(raw, row) for raw, row in zip(chunk, mapped, strict=True) if row.ok]
+    matches: dict[str, list[list[str]]] = {}
+    if good and library is not None:
+        addresses = library()
+        matches = {
+            field: match_texts(addresses, [row.values.get(field) for _raw, row in good])
+            for field in _MATCHED_FIELDS[spec.record]
+        }
+    return _Prepared(
+        rows=len(chunk),
+        last_row=chunk[-1].number,
+        row_ids={row.row_id for row in mapped if row.row_id},
+        held=_held(batch_id, chunk, mapped),
+        flagged=sum(1 for _raw, row in good if row.flags),
+        good=_PREPARERS[spec.record](spec, good, matches, batch_id) if good else [],
+    )
 
 
 def _require_identity(
@@ -990,14 +1098,9 @@ def _require_identity(
             row.problems.append(Problem("missing_identity", field, column))
 
 
-def _quarantine(
-    session: Session,
-    batch_id: int,
-    chunk: Sequence[RawRow],
-    mapped: Sequence[MappedRow],
-    counts: Counter[str],
-) -> None:
-    held = [
+def _held(batch_id: int, chunk: Sequence[RawRow], mapped: Sequence[MappedRow]) -> list[dict[str, Any]]:
+    """The quarantine rows of a chunk: each row that cannot be taken, as it arrived, with its reasons."""
+    return [
         {
             "batch_id": batch_id,
             "row_number": raw.number,
@@ -1012,9 +1115,6 @@ def _quarantine(
         for raw, row in zip(chunk, mapped, strict=True)
         if not row.ok
     ]
-    if held:
-        bulk_insert(session, cast(Table, QuarantineRow.__table__), held)
-    counts["quarantined"] += len(held)
 
 
 def _settle(
@@ -1074,41 +1174,26 @@ _ENTITY_PLACE = (
 
 
 def _ingest_entities(
-    session: Session, spec: MappingSpec, source_id: int, batch_id: int, chunk: Sequence[RawRow]
+    session: Session, spec: MappingSpec, source_id: int, batch_id: int, prepared: _Prepared
 ) -> Counter[str]:
     """Legal entities, one per unified social credit code (a code that fails its check is kept as written
     and flagged: the same wrong code typed twice still meets itself)."""
-    from gridgov.address.match import decide
-
-    counts, good = _take_chunk(session, spec, source_id, batch_id, chunk, identity="credit_code")
+    counts = _take(session, source_id, batch_id, prepared)
+    good: list[_EntityRow] = prepared.good
     if not good:
         return counts
-    code_column = spec.fields["credit_code"].column
-    keys = [
-        row.values.get("credit_code") or str(raw.cells.get(code_column) or "").strip().upper()[:32]
-        for raw, row in good
-    ]
     existing = {
         entity["credit_code"]: entity
-        for entity in session.execute(select(ENTITY).where(ENTITY.c.credit_code.in_(set(keys)))).mappings()
+        for entity in session.execute(
+            select(ENTITY).where(_in(session, ENTITY.c.credit_code, {key for _n, key, _v, _l in good}))
+        ).mappings()
     }
-    operating = _matched(
-        session, "operating_address", [row.values["operating_address"] for _raw, row in good]
-    )
-    registered = _matched(
-        session, "registered_address", [row.values.get("registered_address") for _raw, row in good]
-    )
     now = clock_now()
     inserts: dict[str, dict[str, Any]] = {}
     updates: dict[str, dict[str, Any]] = {}
     changes: list[dict[str, Any]] = []
     area_deltas: Counter[tuple[str, str]] = Counter()
-    for (raw, row), key, op_match, reg_match in zip(good, keys, operating, registered, strict=True):
-        if row.flags:
-            counts["flagged"] += 1
-        values = _entity_values(row, op_match, reg_match, decide)
-        values["credit_code_valid"] = "credit_code" not in {flag.field for flag in row.flags}
-        lineage = _lineage_of_row(values, batch_id, raw.number)
+    for _number, key, values, lineage in good:
         seen = inserts.get(key) or updates.get(key) or existing.get(key)
         if seen is None:
             inserts[key] = _fresh(values, "credit_code", key, lineage, batch_id, now)
@@ -1147,6 +1232,31 @@ def _ingest_entities(
     _write_chunk(session, ENTITY, "credit_code", inserts, updates, changes)
     _bump_counts(session, area_deltas)
     return counts
+
+
+#: An entity row ready to write: its row number, its credit code (as written when it fails its check), its
+#: values (``_entity_values``, placed) and their lineage.
+_EntityRow = tuple[int, str, dict[str, Any], dict[str, str]]
+
+
+def _prepare_entities(
+    spec: MappingSpec,
+    good: Sequence[tuple[RawRow, MappedRow]],
+    matches: dict[str, list[list[str]]],
+    batch_id: int,
+) -> list[_EntityRow]:
+    from gridgov.address.match import decide
+
+    code_column = spec.fields["credit_code"].column
+    prepared: list[_EntityRow] = []
+    for (raw, row), op_match, reg_match in zip(
+        good, matches["operating_address"], matches["registered_address"], strict=True
+    ):
+        key = row.values.get("credit_code") or str(raw.cells.get(code_column) or "").strip().upper()[:32]
+        values = _entity_values(row, op_match, reg_match, decide)
+        values["credit_code_valid"] = "credit_code" not in {flag.field for flag in row.flags}
+        prepared.append((raw.number, key, values, _lineage_of_row(values, batch_id, raw.number)))
+    return prepared
 
 
 def _entity_values(
@@ -1195,20 +1305,66 @@ _RENTAL_FILLABLE = ("landlord_id_enc", "landlord_phone_enc", "landlord_phone_has
 
 
 def _ingest_rentals(
-    session: Session, spec: MappingSpec, source_id: int, batch_id: int, chunk: Sequence[RawRow]
+    session: Session, spec: MappingSpec, source_id: int, batch_id: int, prepared: _Prepared
 ) -> Counter[str]:
     """Rental registrations, one per dwelling + landlord + start date; the tenants named on it are kept by
     the lookup hash of their ID (linked to the person when the population feed knows them). A later row
     with another declared occupancy or end date updates it."""
-    from gridgov.address.match import decide
-
-    counts, good = _take_chunk(session, spec, source_id, batch_id, chunk, identity=None)
+    counts = _take(session, source_id, batch_id, prepared)
+    good: list[_RentalRow] = prepared.good
     if not good:
         return counts
+    existing = {
+        rental["identity_key"]: rental
+        for rental in session.execute(
+            select(RENTAL).where(_in(session, RENTAL.c.identity_key, {key for _n, key, *_rest in good}))
+        ).mappings()
+    }
+    now = clock_now()
+    inserts: dict[str, dict[str, Any]] = {}
+    updates: dict[str, dict[str, Any]] = {}
+    tenants_of: dict[str, set[str]] = {}
+    area_deltas: Counter[tuple[str, str]] = Counter()
+    for _number, key, values, tenants, lineage in good:
+        tenants_of.setdefault(key, set()).update(tenants)
+        seen = inserts.get(key) or updates.get(key) or existing.get(key)
+        if seen is None:
+            inserts[key] = _fresh(values, "identity_key", key, lineage, batch_id, now)
+            counts["accepted"] += 1
+            _count_in_areas(area_deltas, values, ["rentals"], +1)
+            continue
+        stored = dict(seen)
+        change = {
+            name: values[name] for name in _RENTAL_FILLABLE if stored.get(name) is None and values.get(name)
+        }
+        if values["declared_occupants"] is not None and values["declared_occupants"] != stored.get(
+            "declared_occupants"
+        ):
+            change["declared_occupants"] = values["declared_occupants"]
+        if not _settle(counts, key, stored, change, lineage, inserts, updates, batch_id, now):
+            continue
+    _write_chunk(session, RENTAL, "identity_key", inserts, updates, [])
+    _add_tenants(session, tenants_of)
+    _bump_counts(session, area_deltas)
+    return counts
+
+
+#: A rental row ready to write: its row number, its identity key (dwelling, landlord, start), its values
+#: (encrypted, hashed, placed), the lookup hashes of its tenants' IDs and the values' lineage.
+_RentalRow = tuple[int, str, dict[str, Any], set[str], dict[str, str]]
+
+
+def _prepare_rentals(
+    spec: MappingSpec,
+    good: Sequence[tuple[RawRow, MappedRow]],
+    matches: dict[str, list[list[str]]],
+    batch_id: int,
+) -> list[_RentalRow]:
+    from gridgov.address.match import decide
+
     landlord_column = spec.fields["landlord_id_number"].column
-    matches = _matched(session, "address", [row.values["address"] for _raw, row in good])
-    prepared = []
-    for (raw, row), match in zip(good, matches, strict=True):
+    prepared: list[_RentalRow] = []
+    for (raw, row), match in zip(good, matches["address"], strict=True):
         code, _t, _l, score, _d, street, community, grid, _r = match
         placed = bool(code) and decide(float(score or 0)) != "reject"
         landlord_id = (
@@ -1235,43 +1391,8 @@ def _ingest_rentals(
             "grid_code": (grid or None) if placed else None,
         }
         tenants = {crypto.lookup_hash(t, "resident_id") for t in row.values.get("tenant_id_numbers") or []}
-        prepared.append((raw, row, key, values, tenants))
-    existing = {
-        rental["identity_key"]: rental
-        for rental in session.execute(
-            select(RENTAL).where(RENTAL.c.identity_key.in_({key for _r, _m, key, _v, _t in prepared}))
-        ).mappings()
-    }
-    now = clock_now()
-    inserts: dict[str, dict[str, Any]] = {}
-    updates: dict[str, dict[str, Any]] = {}
-    tenants_of: dict[str, set[str]] = {}
-    area_deltas: Counter[tuple[str, str]] = Counter()
-    for raw, row, key, values, tenants in prepared:
-        if row.flags:
-            counts["flagged"] += 1
-        lineage = _lineage_of_row(values, batch_id, raw.number)
-        tenants_of.setdefault(key, set()).update(tenants)
-        seen = inserts.get(key) or updates.get(key) or existing.get(key)
-        if seen is None:
-            inserts[key] = _fresh(values, "identity_key", key, lineage, batch_id, now)
-            counts["accepted"] += 1
-            _count_in_areas(area_deltas, values, ["rentals"], +1)
-            continue
-        stored = dict(seen)
-        change = {
-            name: values[name] for name in _RENTAL_FILLABLE if stored.get(name) is None and values.get(name)
-        }
-        if values["declared_occupants"] is not None and values["declared_occupants"] != stored.get(
-            "declared_occupants"
-        ):
-            change["declared_occupants"] = values["declared_occupants"]
-        if not _settle(counts, key, stored, change, lineage, inserts, updates, batch_id, now):
-            continue
-    _write_chunk(session, RENTAL, "identity_key", inserts, updates, [])
-    _add_tenants(session, tenants_of)
-    _bump_counts(session, area_deltas)
-    return counts
+        prepared.append((raw.number, key, values, tenants, _lineage_of_row(values, batch_id, raw.number)))
+    return prepared
 
 
 def _add_tenants(session: Session, tenants_of: dict[str, set[str]]) -> None:
@@ -1281,18 +1402,22 @@ def _add_tenants(session: Session, tenants_of: dict[str, set[str]]) -> None:
         return
     ids = dict(
         session.execute(
-            select(RENTAL.c.identity_key, RENTAL.c.id).where(RENTAL.c.identity_key.in_(set(wanted)))
+            select(RENTAL.c.identity_key, RENTAL.c.id).where(_in(session, RENTAL.c.identity_key, set(wanted)))
         ).all()
     )
     known = {
         (rental_id, id_hash)
         for rental_id, id_hash in session.execute(
-            select(TENANT.c.rental_id, TENANT.c.id_hash).where(TENANT.c.rental_id.in_(set(ids.values())))
+            select(TENANT.c.rental_id, TENANT.c.id_hash).where(
+                _in(session, TENANT.c.rental_id, set(ids.values()))
+            )
         )
     }
     all_hashes = {h for hashes in wanted.values() for h in hashes}
     people = dict(
-        session.execute(select(PERSON.c.id_hash, PERSON.c.id).where(PERSON.c.id_hash.in_(all_hashes))).all()
+        session.execute(
+            select(PERSON.c.id_hash, PERSON.c.id).where(_in(session, PERSON.c.id_hash, all_hashes))
+        ).all()
     )
     fresh = [
         {"rental_id": ids[key], "id_hash": id_hash, "person_id": people.get(id_hash)}
@@ -1309,25 +1434,32 @@ def _add_tenants(session: Session, tenants_of: dict[str, set[str]]) -> None:
 
 
 def _ingest_buildings(
-    session: Session, spec: MappingSpec, source_id: int, batch_id: int, chunk: Sequence[RawRow]
+    session: Session, spec: MappingSpec, source_id: int, batch_id: int, prepared: _Prepared
 ) -> Counter[str]:
-    return _ingest_places(session, spec, source_id, batch_id, chunk, kind="building")
+    return _ingest_places(session, source_id, batch_id, prepared, kind="building")
 
 
 def _ingest_dwellings(
-    session: Session, spec: MappingSpec, source_id: int, batch_id: int, chunk: Sequence[RawRow]
+    session: Session, spec: MappingSpec, source_id: int, batch_id: int, prepared: _Prepared
 ) -> Counter[str]:
-    return _ingest_places(session, spec, source_id, batch_id, chunk, kind="dwelling")
+    return _ingest_places(session, source_id, batch_id, prepared, kind="dwelling")
+
+
+#: A building or dwelling row as mapped: its row number and values (placing it needs the database).
+_PlaceRow = tuple[int, dict[str, Any]]
+
+
+def _prepare_places(
+    spec: MappingSpec,
+    good: Sequence[tuple[RawRow, MappedRow]],
+    matches: dict[str, list[list[str]]],
+    batch_id: int,
+) -> list[_PlaceRow]:
+    return [(raw.number, row.values) for raw, row in good]
 
 
 def _ingest_places(
-    session: Session,
-    spec: MappingSpec,
-    source_id: int,
-    batch_id: int,
-    chunk: Sequence[RawRow],
-    *,
-    kind: str,
+    session: Session, source_id: int, batch_id: int, prepared: _Prepared, *, kind: str
 ) -> Counter[str]:
     """Buildings or dwellings, one per standard address code. They are placed by their code in the address
     library (the register and the library share codes); a code the library does not hold is placed by
@@ -1339,20 +1471,21 @@ def _ingest_places(
 
     table = BUILDING if kind == "building" else DWELLING
     fields = ("use", "floors", "structure") if kind == "building" else ("use", "building_code")
-    counts, good = _take_chunk(session, spec, source_id, batch_id, chunk, identity="code")
+    counts = _take(session, source_id, batch_id, prepared)
+    good: list[_PlaceRow] = prepared.good
     if not good:
         return counts
-    keys = [str(row.values["code"]) for _raw, row in good]
+    keys = [str(mapped["code"]) for _number, mapped in good]
     library: dict[str, tuple[str | None, str | None, str | None]] = {
         code: (street, community, grid)
         for code, street, community, grid in session.execute(
             select(
                 StdAddress.code, StdAddress.street_code, StdAddress.community_code, StdAddress.grid_code
-            ).where(StdAddress.code.in_(set(keys)))
+            ).where(_in(session, StdAddress.code, set(keys)))
         )
     }
     strays = [
-        row.values["address"] for (_raw, row), key in zip(good, keys, strict=True) if key not in library
+        mapped["address"] for (_number, mapped), key in zip(good, keys, strict=True) if key not in library
     ]
     if strays:
         for text, match in zip(strays, match_texts(cached_library(session), strays), strict=True):
@@ -1360,28 +1493,26 @@ def _ingest_places(
                 library[f"text:{text}"] = (match[5], match[6], match[7])
     existing = {
         record["code"]: record
-        for record in session.execute(select(table).where(table.c.code.in_(set(keys)))).mappings()
+        for record in session.execute(select(table).where(_in(session, table.c.code, set(keys)))).mappings()
     }
     now = clock_now()
     inserts: dict[str, dict[str, Any]] = {}
     updates: dict[str, dict[str, Any]] = {}
     changes: list[dict[str, Any]] = []
     area_deltas: Counter[tuple[str, str]] = Counter()
-    for (raw, row), key in zip(good, keys, strict=True):
-        if row.flags:
-            counts["flagged"] += 1
-        place = library.get(key) or library.get(f"text:{row.values['address']}")
+    for (number, mapped), key in zip(good, keys, strict=True):
+        place = library.get(key) or library.get(f"text:{mapped['address']}")
         street, community, grid = place if place else (None, None, None)
         values: dict[str, Any] = {
-            "address_text": row.values["address"],
-            **{name: row.values.get(name) for name in fields},
+            "address_text": mapped["address"],
+            **{name: mapped.get(name) for name in fields},
             "street_code": street or None,
             "community_code": community or None,
             "grid_code": grid or None,
         }
         if kind == "dwelling":
             values["use"] = values["use"] or "unknown"
-        lineage = _lineage_of_row(values, batch_id, raw.number)
+        lineage = _lineage_of_row(values, batch_id, number)
         seen = inserts.get(key) or updates.get(key) or existing.get(key)
         if seen is None:
             inserts[key] = _fresh(values, "code", key, lineage, batch_id, now)
@@ -1423,12 +1554,24 @@ def _count_place(deltas: Counter[tuple[str, str]], kind: str, values: dict[str, 
     _count_in_areas(deltas, values, metrics, sign)
 
 
-_PIPELINES: dict[str, Callable[[Session, MappingSpec, int, int, Sequence[RawRow]], Counter[str]]] = {
+_PIPELINES: dict[str, Callable[[Session, MappingSpec, int, int, _Prepared], Counter[str]]] = {
     "person": _ingest_people,
     "entity": _ingest_entities,
     "rental": _ingest_rentals,
     "building": _ingest_buildings,
     "dwelling": _ingest_dwellings,
+}
+
+# What each kind's rows give before the database is asked (see ``_Prepared.good``).
+_PREPARERS: dict[
+    str,
+    Callable[[MappingSpec, Sequence[tuple[RawRow, MappedRow]], dict[str, list[list[str]]], int], list[Any]],
+] = {
+    "person": _prepare_people,
+    "entity": _prepare_entities,
+    "rental": _prepare_rentals,
+    "building": _prepare_places,
+    "dwelling": _prepare_places,
 }
 
 
@@ -1497,7 +1640,7 @@ def _mark_replayed(session: Session, source_id: int, batch_id: int, row_ids: set
         update(QuarantineRow)
         .where(
             QuarantineRow.status == "open",
-            QuarantineRow.row_id.in_(row_ids),
+            _in(session, cast(Table, QuarantineRow.__table__).c.row_id, row_ids),
             QuarantineRow.batch_id.in_(earlier),
         )
         .values(status="replayed", resolved_batch_id=batch_id)
