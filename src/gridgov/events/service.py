@@ -398,9 +398,7 @@ def file_events(
     with the earlier event; twins within the batch share the first one's outcome. ``audit_actors`` names who
     made each submission (default: the context actor), for the audit entries of the rows written.
     """
-    from gridgov.audit.service import record_created
-
-    outcomes: list[Filed | GridgovError | None] = [None] * len(submissions)
+    outcomes: dict[int, Filed | GridgovError] = {}
     keys: list[str | None] = [None] * len(submissions)
     for index, (new, actor) in enumerate(submissions):
         try:
@@ -415,7 +413,7 @@ def file_events(
     twins: dict[int, int] = {}
     for index, (new, actor) in enumerate(submissions):
         key = keys[index]
-        if outcomes[index] is not None:
+        if index in outcomes:
             continue
         if key is not None and key in earlier:
             event_id, ticket = earlier[key]
@@ -430,7 +428,27 @@ def file_events(
             rows[index] = _event_row(session, new, actor, key, categories, now)
         except GridgovError as exc:
             outcomes[index] = exc
+    outcomes.update(_insert_events(session, rows, categories, now))
+    made = [(i, filed) for i, filed in sorted(outcomes.items()) if isinstance(filed, Filed) and filed.created]
+    if made:
+        _write_first_steps(session, submissions, made, audit_actors, now)
+    for index, twin_of in twins.items():
+        first = outcomes[twin_of]
+        outcomes[index] = (
+            Filed(first.event_id, first.ticket, created=False) if isinstance(first, Filed) else first
+        )
+    assert len(outcomes) == len(submissions), "every submission has an outcome"
+    return [outcomes[index] for index in range(len(submissions))]
+
+
+def _insert_events(
+    session: Session, rows: dict[int, dict[str, Any]], categories: dict[str, EventCategory], now: datetime
+) -> dict[int, Filed | GridgovError]:
+    """Insert the new events' rows (by submission index); a row skipped by the insert had its key stored
+    meanwhile by another writer (answered with that event) or, rarely, a ticket code already taken (another
+    is drawn and the row inserted again, three tries in all)."""
     table = cast(Table, Event.__table__)
+    outcomes: dict[int, Filed | GridgovError] = {}
     waiting = list(rows)
     for attempt in range(3):
         if not waiting:
@@ -442,14 +460,11 @@ def file_events(
             )
         }
         skipped = [i for i in waiting if rows[i]["ticket"] not in stored]
-        for index in waiting:
+        for index in (i for i in waiting if rows[i]["ticket"] in stored):
             row = rows[index]
-            if row["ticket"] in stored:
-                row["id"] = stored[row["ticket"]]
-                category = categories[row["subtype_code"]]
-                outcomes[index] = Filed(row["id"], row["ticket"], created=True, row=row, category=category)
-        # Skipped: the key was stored meanwhile by another writer (answer with that event), or, rarely, the
-        # random ticket code was taken (draw another and insert again).
+            row["id"] = stored[row["ticket"]]
+            category = categories[row["subtype_code"]]
+            outcomes[index] = Filed(row["id"], row["ticket"], created=True, row=row, category=category)
         winners = _events_by_key(session, {rows[i]["idempotency_key"] for i in skipped} - {None})
         waiting = []
         for index in skipped:
@@ -462,54 +477,47 @@ def file_events(
                     rows[index]["ticket"] = _new_ticket(now)
     for index in waiting:
         outcomes[index] = Conflict("No free ticket code was found for the event; send it again")
-    made = [(index, outcome) for index, outcome in enumerate(outcomes) if isinstance(outcome, Filed)]
-    made = [(index, filed) for index, filed in made if filed.created]
-    if made:
-        steps = []
-        for index, filed in made:
-            new, actor = submissions[index]
-            steps.append(
-                {
-                    "event_id": filed.event_id,
-                    "action": "report",
-                    "from_state": None,
-                    "to_state": State.reported.value,
-                    "actor_user_id": actor.user_id,
-                    "actor_name": actor.name,
-                    "at": now.astimezone(UTC),
-                    "note": None,
-                    "data": {"channel": new.channel},
-                }
-            )
-        step_table = cast(Table, EventStep.__table__)
-        step_ids = {
-            int(event_id): int(step_id)
-            for step_id, event_id in session.execute(
-                insert(step_table).returning(step_table.c.id, step_table.c.event_id), steps
-            )
-        }
-        for (_index, filed), step in zip(made, steps, strict=True):
-            step["id"] = step_ids[filed.event_id]
-            filed.first_step.update(step)
-        who = audit_actors or [None] * len(submissions)
-        record_created(
-            session,
-            table.name,
-            [(filed.event_id, _set_columns(filed.row), who[index]) for index, filed in made],
+    return outcomes
+
+
+def _write_first_steps(
+    session: Session,
+    submissions: Sequence[tuple[NewEvent, Actor]],
+    made: list[tuple[int, Filed]],
+    audit_actors: Sequence[ActorInfo | None] | None,
+    now: datetime,
+) -> None:
+    """Each new event's report step, and the audit entries of both rows (as the write hook makes them)."""
+    from gridgov.audit.service import record_created
+
+    step_table = cast(Table, EventStep.__table__)
+    for index, filed in made:
+        new, actor = submissions[index]
+        filed.first_step.update(
+            event_id=filed.event_id,
+            action="report",
+            from_state=None,
+            to_state=State.reported.value,
+            actor_user_id=actor.user_id,
+            actor_name=actor.name,
+            at=now.astimezone(UTC),
+            note=None,
+            data={"channel": new.channel},
         )
-        record_created(
-            session,
-            step_table.name,
-            [(filed.first_step["id"], _set_columns(filed.first_step), who[index]) for index, filed in made],
+    step_ids = {
+        int(event_id): int(step_id)
+        for step_id, event_id in session.execute(
+            insert(step_table).returning(step_table.c.id, step_table.c.event_id),
+            [filed.first_step for _index, filed in made],
         )
-    for index, twin_of in twins.items():
-        first = outcomes[twin_of]
-        outcomes[index] = (
-            Filed(first.event_id, first.ticket, created=False) if isinstance(first, Filed) else first
-        )
-    done = [outcome for outcome in outcomes if outcome is not None]
-    assert len(done) == len(submissions), "every submission has an outcome"
-    return done
+    }
+    for _index, filed in made:
+        filed.first_step["id"] = step_ids[filed.event_id]
+    who = audit_actors or [None] * len(submissions)
+    record_created(session, Event.__tablename__, [(f.event_id, _set_columns(f.row), who[i]) for i, f in made])
+    record_created(
+        session, step_table.name, [(f.first_step["id"], _set_columns(f.first_step), who[i]) for i, f in made]
+    )
 
 
 def _set_columns(row: dict[str, Any]) -> list[str]:
