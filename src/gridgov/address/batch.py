@@ -106,7 +106,27 @@ def load_library(session: Session) -> Library:
     codes: dict[int, str] = {
         row_id: code for row_id, code in session.execute(select(StdAddress.id, StdAddress.code))
     }
-    rows = session.scalars(select(StdAddress).where(StdAddress.valid_to.is_(None)).order_by(StdAddress.code))
+    # Plain rows, not ORM objects: a district's library is a million addresses, and building an object
+    # (with its identity-map entry) for each took most of a minute.
+    rows = session.execute(
+        select(
+            StdAddress.code,
+            StdAddress.text,
+            StdAddress.road,
+            StdAddress.house_number,
+            StdAddress.site_name,
+            StdAddress.building,
+            StdAddress.unit,
+            StdAddress.floor,
+            StdAddress.room,
+            StdAddress.parent_id,
+            StdAddress.street_code,
+            StdAddress.community_code,
+            StdAddress.grid_code,
+        )
+        .where(StdAddress.valid_to.is_(None))
+        .order_by(StdAddress.code)
+    )
     records: list[StdRecord] = []
     areas: dict[str, Areas] = {}
     for row in rows:
