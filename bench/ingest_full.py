@@ -14,6 +14,7 @@ mapping, checks, address matching, identity or counts. The ratio says what the p
 over just moving the bytes in.
 
     python bench/ingest_full.py [--scale 1.0] [--world DIR] [--backend sqlite|postgresql|both] [--workers 1|2]
+                                [--chunk-rows N]
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from gridgov.core.db import make_engine, session_factory
 from gridgov.core.migrate import upgrade
 from gridgov.demo.load import REGISTRY_FEEDS
 from gridgov.ingest.readers import read_rows
-from gridgov.ingest.service import ingest_file
+from gridgov.ingest.service import CHUNK_ROWS, ingest_file
 
 TARGET_SECONDS = 15 * 60
 ROOT = Path(__file__).resolve().parents[1]
@@ -68,7 +69,7 @@ def cpu_seconds() -> tuple[float, float]:
     return own.ru_utime + own.ru_stime, children.ru_utime + children.ru_stime
 
 
-def run(backend: str, world: Path, workdir: Path, workers: int) -> dict[str, Any]:
+def run(backend: str, world: Path, workdir: Path, workers: int, chunk_rows: int) -> dict[str, Any]:
     admin = None
     if backend == "sqlite":
         url = f"sqlite:///{workdir / 'bench.sqlite3'}"
@@ -94,7 +95,9 @@ def run(backend: str, world: Path, workdir: Path, workers: int) -> dict[str, Any
         for feed, source in REGISTRY_FEEDS:
             path = feed_path(world, feed)
             started, cpu = time.perf_counter(), cpu_seconds()
-            report = ingest_file(factory, path, source=source, started_by="bench", workers=workers)
+            report = ingest_file(
+                factory, path, source=source, started_by="bench", workers=workers, chunk_rows=chunk_rows
+            )
             seconds = time.perf_counter() - started
             cpu_main, cpu_workers = (after - before for after, before in zip(cpu_seconds(), cpu, strict=True))
             feeds.append(
@@ -163,6 +166,7 @@ def main() -> int:
     parser.add_argument("--world", type=Path)
     parser.add_argument("--backend", choices=("sqlite", "postgresql", "both"), default="both")
     parser.add_argument("--workers", type=int, choices=(1, 2), default=2, help="ingest_file(workers=…)")
+    parser.add_argument("--chunk-rows", type=int, default=CHUNK_ROWS, help="rows per chunk (transaction)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     world = world_dir(args.scale, args.world)
@@ -170,11 +174,12 @@ def main() -> int:
     results = []
     with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
         for backend in backends:
-            results.append(run(backend, world, Path(tmp), args.workers))
+            results.append(run(backend, world, Path(tmp), args.workers, args.chunk_rows))
     summary = {
         "world": str(world),
         "scale": args.scale,
         "workers": args.workers,
+        "chunk_rows": args.chunk_rows,
         "peak_rss_mb": round(peak_rss_mb()),
         "runs": results,
     }
@@ -182,7 +187,7 @@ def main() -> int:
         print(json.dumps(summary, ensure_ascii=False, indent=2))
         return 0
     print(
-        f"world {world} (scale {args.scale:g}), workers={args.workers}; "
+        f"world {world} (scale {args.scale:g}), workers={args.workers}, chunk_rows={args.chunk_rows}; "
         f"peak memory {summary['peak_rss_mb']} MB (max RSS of the main process)"
     )
     for result in results:
