@@ -197,6 +197,16 @@ def test_lookup_hash(keyring: Keyring) -> None:
         keyring.lookup_hash(PHONE, "")
 
 
+def test_lookup_hashes_stay_what_is_stored() -> None:
+    # Stored hashes are looked up by recomputing them: the construction may never change. A known
+    # vector, HMAC-SHA256(HMAC-SHA256(index key, label ‖ purpose), value), asked twice (the per-purpose
+    # key is derived once and kept).
+    ring = Keyring(active="k1", data_keys={"k1": b"\x01" * 32}, index_key=b"\x02" * 32)
+    expected = "8ec75c39d72c216a5b46a7fcc58e6f196286ef3713b9f33f94af44c60c643903"
+    assert ring.lookup_hash("13812345678", "phone") == expected
+    assert ring.lookup_hash("13812345678", "phone") == expected
+
+
 # ---------------------------------------------------------------- key material
 
 

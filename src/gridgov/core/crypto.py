@@ -34,7 +34,6 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
-import hashlib
 import hmac
 import json
 import logging
@@ -130,7 +129,7 @@ def _check_key(key: object, what: str) -> bytes:
 class Keyring:
     """Data keys by id (one active) and the blind-index key. Immutable; ``repr`` shows ids only."""
 
-    __slots__ = ("_active", "_aead", "_data_keys", "_index_key", "_source")
+    __slots__ = ("_active", "_aead", "_data_keys", "_index_key", "_purpose_keys", "_source")
 
     def __init__(
         self, *, active: str, data_keys: Mapping[str, bytes], index_key: bytes, source: str = "memory"
@@ -145,6 +144,8 @@ class Keyring:
         self._index_key = _check_key(index_key, "index key")
         self._aead = {k: AESGCM(v) for k, v in keys.items()}
         self._source = source
+        # Per-purpose lookup keys, derived once (an import hashes millions of values for a few purposes).
+        self._purpose_keys: dict[str, bytes] = {}
 
     # ------------------------------------------------------------ construction
 
@@ -258,10 +259,13 @@ class Keyring:
         if not isinstance(purpose, str) or not purpose:
             raise CryptoError("a lookup hash needs a non-empty purpose")
         # A per-purpose key (not purpose+value in one message) keeps the two inputs unambiguous.
-        purpose_key = hmac.digest(
-            self._index_key, b"gridgov blind index\x00" + purpose.encode("utf-8"), "sha256"
-        )
-        return hmac.new(purpose_key, value.encode("utf-8"), hashlib.sha256).hexdigest()
+        purpose_key = self._purpose_keys.get(purpose)
+        if purpose_key is None:
+            purpose_key = hmac.digest(
+                self._index_key, b"gridgov blind index\x00" + purpose.encode("utf-8"), "sha256"
+            )
+            self._purpose_keys[purpose] = purpose_key
+        return hmac.digest(purpose_key, value.encode("utf-8"), "sha256").hex()
 
 
 def _context_bytes(context: str) -> bytes:

@@ -763,7 +763,8 @@ def _in(session: Session, column: Any, values: Iterable[Any]) -> Any:
 
 def _lineage_of_row(values: dict[str, Any], batch_id: int, row_number: int) -> dict[str, str]:
     """Every value a row gives, traced to its batch and row."""
-    return {name: f"b{batch_id}:r{row_number}" for name, value in values.items() if value is not None}
+    source = f"b{batch_id}:r{row_number}"
+    return {name: source for name, value in values.items() if value is not None}
 
 
 def _fresh(
