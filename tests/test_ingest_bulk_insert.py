@@ -1,7 +1,10 @@
-"""``ingest.service.bulk_insert`` (COPY on PostgreSQL, the driver's executemany on SQLite) stores what
-SQLAlchemy's own INSERT stores, with the same defaults for the columns a row leaves out. On SQLite the
-stored text itself is the same (JSON, dates, times, flags); COPY writes JSON unescaped and a missing
-JSON value as NULL rather than ``null``, which read back the same."""
+"""The import's set-based helpers on the driver, below SQLAlchemy's statement layer.
+
+``bulk_insert`` (COPY on PostgreSQL, the driver's executemany on SQLite) stores what SQLAlchemy's own
+INSERT stores, with the same defaults for the columns a row leaves out, inside the session's transaction.
+On SQLite the stored text itself is the same (JSON, dates, times, flags); COPY writes JSON unescaped and a
+missing JSON value as NULL rather than ``null``, which read back the same. ``_in`` (one array parameter)
+finds what a plain ``IN`` list finds."""
 
 from __future__ import annotations
 
@@ -23,13 +26,14 @@ from sqlalchemy import (
     String,
     Table,
     cast,
+    func,
     insert,
     select,
 )
 from sqlalchemy.orm import Session
 
 from gridgov.audit.models import UTCDateTime
-from gridgov.ingest.service import bulk_insert
+from gridgov.ingest.service import _in, bulk_insert
 
 _calls: list[int] = []
 
@@ -82,6 +86,7 @@ ROWS: list[dict[str, Any]] = [
 def test_bulk_insert_stores_what_an_insert_stores(
     backend: str, empty_engine_factory: Callable[[str], Engine]
 ) -> None:
+    _calls.clear()
     engine = empty_engine_factory(backend)
     metadata = MetaData()
     by_insert, by_bulk = _table(metadata, "t_by_insert"), _table(metadata, "t_by_bulk")
@@ -111,6 +116,7 @@ def test_bulk_insert_stores_what_an_insert_stores(
         assert stored[0] == stored[1]
     # The callable default was called once per row on each path; everything else reads back the same.
     assert [row[:-1] for row in typed[0]] == [row[:-1] for row in typed[1]]
+    assert [row[-1] for row in typed[0]] == [1, 2]
     assert [row[-1] for row in typed[1]] == [3, 4]
     assert typed[1][0][1:9] == (
         "张三",
@@ -123,3 +129,49 @@ def test_bulk_insert_stores_what_an_insert_stores(
         "open",
     )
     assert typed[1][1][1:9] == ("空值", None, None, None, False, None, None, "open")
+
+
+def test_bulk_insert_rolls_back_with_the_session(
+    backend: str, empty_engine_factory: Callable[[str], Engine]
+) -> None:
+    engine = empty_engine_factory(backend)
+    metadata = MetaData()
+    table = _table(metadata, "t_rolled_back")
+    metadata.create_all(engine)
+    with Session(engine) as session:
+        bulk_insert(session, table, [dict(row) for row in ROWS])
+        assert session.scalar(select(func.count()).select_from(table)) == 2  # seen inside the transaction
+        session.rollback()
+    with Session(engine) as session:
+        assert session.scalar(select(func.count()).select_from(table)) == 0
+
+
+def test_in_as_one_parameter_finds_the_values_listed(
+    backend: str, empty_engine_factory: Callable[[str], Engine]
+) -> None:
+    engine = empty_engine_factory(backend)
+    metadata = MetaData()
+    table = _table(metadata, "t_in")
+    metadata.create_all(engine)
+    names = ["张三", "𠮷田", "李四", "王五"]  # 𠮷: beyond the basic plane (CJK Extension B)
+    births = [date(1983, 6, 30), date(1990, 1, 1), None, date(2001, 12, 31)]
+    with Session(engine) as session:
+        session.execute(
+            insert(table),
+            [
+                {"label": name, "born": born, "amount": float(i)}
+                for i, (name, born) in enumerate(zip(names, births, strict=True))
+            ],
+        )
+        session.commit()
+        cases = [
+            (table.c.label, {"𠮷田", "李四", "nobody"}, {2, 3}),
+            (table.c.born, {date(1983, 6, 30), date(2001, 12, 31), None}, {1, 4}),
+            (table.c.id, {1, 4, 99}, {1, 4}),
+            (table.c.label, set(), set()),
+            # Past the 32,766 parameters SQLite allows a plain list.
+            (table.c.label, {f"n{i}" for i in range(40_000)} | {"王五"}, {4}),
+        ]
+        for column, values, expected in cases:
+            found = set(session.scalars(select(table.c.id).where(_in(session, column, values))))
+            assert found == expected, (column.name, expected)

@@ -575,7 +575,11 @@ def _queue_reviews(
 ) -> None:
     """Doubtful merges (new record ↔ the best candidate) into the identity review queue."""
     keys = {key for key, _info, _row in reviews} | {str(info["candidate"]) for _key, info, _row in reviews}
-    ids = dict(session.execute(select(PERSON.c.id_hash, PERSON.c.id).where(PERSON.c.id_hash.in_(keys))).all())
+    ids = dict(
+        session.execute(
+            select(PERSON.c.id_hash, PERSON.c.id).where(_in(session, PERSON.c.id_hash, keys))
+        ).all()
+    )
     session.execute(
         insert(cast(Table, IdentityReview.__table__)),
         [
@@ -747,7 +751,8 @@ def _in(session: Session, column: Any, values: Iterable[Any]) -> Any:
     """``column IN values``, with the values as one parameter: a chunk asks for thousands of values, and a
     parameter each costs more to compile and send than the query takes (SQLite also allows only 32,766).
     On PostgreSQL an array (``= ANY``); on SQLite a JSON array read by ``json_each``, each value as the
-    column stores it. Both use the column's index as a plain ``IN`` list does."""
+    column stores it (give a text column text: ``json_each`` values are compared without conversion).
+    Both use the column's index as a plain ``IN`` list does."""
     from sqlalchemy import any_, bindparam, func, literal_column
 
     dialect = session.get_bind().dialect
@@ -757,7 +762,9 @@ def _in(session: Session, column: Any, values: Iterable[Any]) -> Any:
         return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))
     process = column.type.dialect_impl(dialect).bind_processor(dialect)
     stored = [process(value) for value in values] if process is not None else list(values)
-    listed = select(literal_column("value")).select_from(func.json_each(bindparam(None, json.dumps(stored))))
+    # Unescaped: a name with a character beyond the basic plane stays one character, not a surrogate pair.
+    array = json.dumps(stored, ensure_ascii=False)
+    listed = select(literal_column("value")).select_from(func.json_each(bindparam(None, array)))
     return column.in_(listed.scalar_subquery())
 
 
