@@ -753,7 +753,7 @@ def _in(session: Session, column: Any, values: Iterable[Any]) -> Any:
     On PostgreSQL an array (``= ANY``); on SQLite a JSON array read by ``json_each``, each value as the
     column stores it (give a text column text: ``json_each`` values are compared without conversion).
     Both use the column's index as a plain ``IN`` list does."""
-    from sqlalchemy import any_, bindparam, func, literal_column
+    from sqlalchemy import Select, any_, bindparam, func, literal_column
 
     dialect = session.get_bind().dialect
     if dialect.name == "postgresql":
@@ -764,7 +764,9 @@ def _in(session: Session, column: Any, values: Iterable[Any]) -> Any:
     stored = [process(value) for value in values] if process is not None else list(values)
     # Unescaped: a name with a character beyond the basic plane stays one character, not a surrogate pair.
     array = json.dumps(stored, ensure_ascii=False)
-    listed = select(literal_column("value")).select_from(func.json_each(bindparam(None, array)))
+    listed: Select[tuple[Any]] = select(literal_column("value")).select_from(
+        func.json_each(bindparam(None, array))
+    )
     return column.in_(listed.scalar_subquery())
 
 
