@@ -83,14 +83,20 @@ ROWS: list[dict[str, Any]] = [
 ]
 
 
+def _created(engine: Engine, *names: str) -> list[Table]:
+    """The test tables, made in ``engine``."""
+    metadata = MetaData()
+    tables = [_table(metadata, name) for name in names]
+    metadata.create_all(engine)
+    return tables
+
+
 def test_bulk_insert_stores_what_an_insert_stores(
     backend: str, empty_engine_factory: Callable[[str], Engine]
 ) -> None:
     _calls.clear()
     engine = empty_engine_factory(backend)
-    metadata = MetaData()
-    by_insert, by_bulk = _table(metadata, "t_by_insert"), _table(metadata, "t_by_bulk")
-    metadata.create_all(engine)
+    by_insert, by_bulk = _created(engine, "t_by_insert", "t_by_bulk")
     with Session(engine) as session:
         session.execute(insert(by_insert), [dict(row) for row in ROWS])
         bulk_insert(session, by_bulk, [dict(row) for row in ROWS])
@@ -135,9 +141,7 @@ def test_bulk_insert_rolls_back_with_the_session(
     backend: str, empty_engine_factory: Callable[[str], Engine]
 ) -> None:
     engine = empty_engine_factory(backend)
-    metadata = MetaData()
-    table = _table(metadata, "t_rolled_back")
-    metadata.create_all(engine)
+    [table] = _created(engine, "t_rolled_back")
     with Session(engine) as session:
         bulk_insert(session, table, [dict(row) for row in ROWS])
         assert session.scalar(select(func.count()).select_from(table)) == 2  # seen inside the transaction
@@ -150,9 +154,7 @@ def test_in_as_one_parameter_finds_the_values_listed(
     backend: str, empty_engine_factory: Callable[[str], Engine]
 ) -> None:
     engine = empty_engine_factory(backend)
-    metadata = MetaData()
-    table = _table(metadata, "t_in")
-    metadata.create_all(engine)
+    [table] = _created(engine, "t_in")
     names = ["张三", "𠮷田", "李四", "王五"]  # 𠮷: beyond the basic plane (CJK Extension B)
     births = [date(1983, 6, 30), date(1990, 1, 1), None, date(2001, 12, 31)]
     with Session(engine) as session:

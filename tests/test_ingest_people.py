@@ -285,3 +285,14 @@ def test_a_file_the_worker_process_cannot_read_fails_the_import_as_in_one_proces
     assert not [
         child for child in multiprocessing.active_children() if child.name == "gridgov-ingest-prepare"
     ]
+
+
+def test_a_chunk_of_no_rows_is_refused_before_anything_is_recorded(
+    world_db: sessionmaker[Session], demo_world: Path
+) -> None:
+    from gridgov.core.errors import InvalidInput
+
+    with pytest.raises(InvalidInput, match="at least 1"):
+        service.ingest_file(world_db, demo_world / FEED, source=SOURCE, chunk_rows=0)
+    with world_db() as session:
+        assert session.scalar(select(func.count()).select_from(Batch)) == 0

@@ -203,6 +203,8 @@ def _ingest_file(
 ) -> BatchReport:
     if not path.is_file():
         raise InvalidInput(f"'{path}' is not a file")
+    if chunk_rows < 1:  # a chunk of none would end the batch at once, as if the file were empty
+        raise InvalidInput(f"Rows per chunk must be at least 1 (got {chunk_rows})")
     kind = file_format or detect_format(path)
     sha = sha256_of(path)
     with transaction(factory) as session:
@@ -865,15 +867,16 @@ def _bump_counts(session: Session, deltas: Counter[tuple[str, str]]) -> None:
     if not changed:
         return
     table = cast(Table, AreaCount.__table__)
+    # Every delta added to its row, or inserted as it (the same sums as looking up which rows exist, then
+    # inserting some and updating the others).
+    into = f"INSERT INTO {table.name} (area_code, metric, value)"
+    add = f"ON CONFLICT (area_code, metric) DO UPDATE SET value = {table.name}.value + excluded.value"
     if session.get_bind().dialect.name == "postgresql":
-        # One statement: every delta as three arrays, added to its row or inserted as it (the same sums
-        # as looking up which rows exist, then inserting some and updating the others).
+        # One statement: the deltas as three arrays.
         session.execute(
             text(
-                f"INSERT INTO {table.name} (area_code, metric, value) "
-                "SELECT * FROM unnest(CAST(:areas AS varchar[]), CAST(:metrics AS varchar[]), "
-                "CAST(:deltas AS integer[])) "
-                f"ON CONFLICT (area_code, metric) DO UPDATE SET value = {table.name}.value + excluded.value"
+                f"{into} SELECT * FROM unnest(CAST(:areas AS varchar[]), CAST(:metrics AS varchar[]), "
+                f"CAST(:deltas AS integer[])) {add}"
             ),
             {
                 "areas": [area for area, _metric in changed],
@@ -882,12 +885,9 @@ def _bump_counts(session: Session, deltas: Counter[tuple[str, str]]) -> None:
             },
         )
         return
-    # SQLite: the same upsert, one executemany (one row per delta; it has no arrays to unnest).
+    # SQLite has no arrays to unnest: one executemany, a row per delta.
     session.execute(
-        text(
-            f"INSERT INTO {table.name} (area_code, metric, value) VALUES (:area, :metric, :delta) "
-            f"ON CONFLICT (area_code, metric) DO UPDATE SET value = {table.name}.value + excluded.value"
-        ),
+        text(f"{into} VALUES (:area, :metric, :delta) {add}"),
         [{"area": area, "metric": metric, "delta": delta} for (area, metric), delta in changed.items()],
     )
 
