@@ -16,7 +16,7 @@ from gridgov.accounts import service
 from gridgov.accounts.deps import CurrentPrincipal, require
 from gridgov.accounts.permissions import Permission, Role
 from gridgov.accounts.scoping import Principal
-from gridgov.web.deps import DbSession
+from gridgov.core.deps import DbSession
 
 router = APIRouter(tags=["accounts"])
 # How each route is scoped, for the route-walking test (tests/test_scope_walk.py).

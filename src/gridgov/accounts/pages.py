@@ -14,10 +14,10 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from gridgov.accounts import service
 from gridgov.accounts.middleware import SESSION_COOKIE, client_address
 from gridgov.audit.service import record
+from gridgov.core.deps import DbSession
 from gridgov.core.i18n import pick_language, translate
 from gridgov.core.settings import get_settings
 from gridgov.core.templating import render
-from gridgov.web.deps import DbSession
 
 router = APIRouter(tags=["pages"], include_in_schema=False)
 LOGIN_CSRF_COOKIE = "gridgov_login_csrf"

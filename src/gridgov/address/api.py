@@ -26,7 +26,7 @@ from gridgov.address.schemas import (
     AliasCreate,
     HistoryOut,
 )
-from gridgov.web.deps import DbSession
+from gridgov.core.deps import DbSession
 
 router = APIRouter(tags=["addresses"])
 Reader = Annotated[Principal, require(Permission.areas_read)]

@@ -16,7 +16,7 @@ from gridgov.accounts.permissions import Permission
 from gridgov.accounts.scoping import Principal
 from gridgov.areas import service
 from gridgov.areas.schemas import AreaDetail, AreaNode, AreaStats, LocateResult, SearchHit
-from gridgov.web.deps import DbSession
+from gridgov.core.deps import DbSession
 
 router = APIRouter(tags=["areas"])
 

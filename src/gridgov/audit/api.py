@@ -13,7 +13,7 @@ from gridgov.accounts.scoping import Principal
 from gridgov.audit import service
 from gridgov.audit.schemas import AuditHeadInfo, AuditPage, VerifyResult
 from gridgov.core.clock import CHINA_TZ
-from gridgov.web.deps import DbSession
+from gridgov.core.deps import DbSession
 
 # Audit entries are district-wide: only holders of audit.read see them (route walk: "permission" kind).
 AUDITORS = {"x-scope": "permission:audit.read"}

@@ -20,8 +20,8 @@ from gridgov.accounts.permissions import Permission
 from gridgov.audit import service
 from gridgov.audit.schemas import AuditEntry
 from gridgov.core.clock import CHINA_TZ
+from gridgov.core.deps import DbSession
 from gridgov.core.templating import render
-from gridgov.web.deps import DbSession
 
 router = APIRouter(tags=["pages"])
 

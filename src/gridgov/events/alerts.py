@@ -46,12 +46,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gridgov.core.clock import CHINA_TZ, get_clock
+from gridgov.core.deps import DbSession
 from gridgov.core.errors import Forbidden, GridgovError, InvalidInput
 from gridgov.events import service
 from gridgov.events.api import Reporter, actor_of
 from gridgov.events.models import Event, EventCategory, EventPhoto
 from gridgov.events.service import Actor, NewEvent
-from gridgov.web.deps import DbSession
 
 try:  # POSIX: an advisory lock around each append (Windows has no fcntl; O_APPEND alone is used there)
     import fcntl

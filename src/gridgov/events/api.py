@@ -32,6 +32,7 @@ from gridgov.accounts.scoping import Principal
 from gridgov.audit.context import ActorInfo, current_actor
 from gridgov.core.batching import GroupCommit
 from gridgov.core.db import transaction
+from gridgov.core.deps import DbSession
 from gridgov.core.errors import InvalidInput
 from gridgov.events import service
 from gridgov.events.models import Event, EventCategory, Whistle, WhistleSummons
@@ -50,7 +51,6 @@ from gridgov.events.schemas import (
 )
 from gridgov.events.service import Actor, NewEvent
 from gridgov.events.workflow import Action, State, allowed_actions
-from gridgov.web.deps import DbSession
 
 router = APIRouter(tags=["events"])
 Reader = Annotated[Principal, require(Permission.events_read)]

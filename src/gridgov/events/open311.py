@@ -44,11 +44,11 @@ from sqlalchemy.orm import Session
 from gridgov.accounts.models import OrgUnit
 from gridgov.areas.models import Community, Street
 from gridgov.core.clock import CHINA_TZ, get_clock
+from gridgov.core.deps import DbSession
 from gridgov.core.errors import Conflict, GridgovError, InvalidInput, NotFound
 from gridgov.events import service
 from gridgov.events.models import Event, EventCategory, EventStep, Open311Key
 from gridgov.events.workflow import State
-from gridgov.web.deps import DbSession
 
 router = APIRouter(prefix="/open311/v2", tags=["open311"])
 # Open to everyone (POST needs an Open311 api_key instead of an account): see tests/test_scope_walk.py.

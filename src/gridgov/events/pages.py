@@ -38,6 +38,7 @@ from gridgov.accounts.pages import cookie_secure
 from gridgov.accounts.permissions import Permission, Role
 from gridgov.accounts.scoping import Principal
 from gridgov.areas.scope import WHOLE_DISTRICT
+from gridgov.core.deps import DbSession
 from gridgov.core.errors import GridgovError, InvalidInput, NotFound, OutsideDistrict
 from gridgov.core.i18n import pick_language, translate
 from gridgov.core.settings import get_settings
@@ -47,7 +48,6 @@ from gridgov.events.models import Event, EventCategory
 from gridgov.events.schemas import AddressSuggestion
 from gridgov.events.service import SYSTEM, NewEvent
 from gridgov.events.workflow import ACTIONS, OPEN_STATES, Action, State
-from gridgov.web.deps import DbSession
 
 router = APIRouter(tags=["pages"], include_in_schema=False)
 

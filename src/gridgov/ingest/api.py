@@ -31,11 +31,11 @@ from gridgov.accounts.scoping import Principal
 from gridgov.accounts.service import TOKEN_PREFIX as USER_TOKEN_PREFIX
 from gridgov.areas.scope import DISTRICT_CODE
 from gridgov.core.db import transaction
+from gridgov.core.deps import DbSession
 from gridgov.core.errors import Forbidden, Unauthenticated
 from gridgov.core.i18n import pick_language
 from gridgov.core.settings import get_settings
 from gridgov.ingest import service, sources
-from gridgov.web.deps import DbSession
 
 router = APIRouter(tags=["ingest"])
 

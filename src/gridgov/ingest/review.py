@@ -14,12 +14,12 @@ from pydantic import BaseModel, Field
 from gridgov.accounts.deps import require, require_page
 from gridgov.accounts.permissions import Permission
 from gridgov.accounts.scoping import Principal
+from gridgov.core.deps import DbSession
 from gridgov.core.errors import Forbidden, NotFound
 from gridgov.core.i18n import pick_language, translate
 from gridgov.core.identifiers import mask_name
 from gridgov.core.templating import render
 from gridgov.ingest import service
-from gridgov.web.deps import DbSession
 
 router = APIRouter(tags=["ingest"])
 pages = APIRouter(tags=["pages"], include_in_schema=False)

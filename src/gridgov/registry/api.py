@@ -28,6 +28,7 @@ from fastapi import APIRouter, Query, Request
 from gridgov.accounts.deps import require
 from gridgov.accounts.permissions import Permission
 from gridgov.accounts.scoping import Principal
+from gridgov.core.deps import DbSession
 from gridgov.core.errors import InvalidInput
 from gridgov.core.i18n import pick_language
 from gridgov.registry import service
@@ -46,7 +47,6 @@ from gridgov.registry.schemas import (
     SearchKind,
     SearchOut,
 )
-from gridgov.web.deps import DbSession
 
 router = APIRouter(tags=["registry"])
 Reader = Annotated[Principal, require(Permission.registry_read)]

@@ -24,12 +24,12 @@ from fastapi.responses import Response
 from gridgov.accounts.deps import require_page
 from gridgov.accounts.permissions import Permission
 from gridgov.accounts.scoping import Principal
+from gridgov.core.deps import DbSession
 from gridgov.core.errors import Forbidden, InvalidInput
 from gridgov.core.i18n import pick_language
 from gridgov.core.templating import render
 from gridgov.registry import service
 from gridgov.registry.schemas import SearchKind, SearchOut
-from gridgov.web.deps import DbSession
 
 router = APIRouter(tags=["pages"], include_in_schema=False)
 Reader = Annotated[Principal, require_page(Permission.registry_read)]

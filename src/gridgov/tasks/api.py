@@ -21,6 +21,7 @@ from gridgov.accounts.deps import require
 from gridgov.accounts.permissions import Permission
 from gridgov.accounts.scoping import Principal
 from gridgov.core.clock import now as clock_now
+from gridgov.core.deps import DbSession
 from gridgov.core.errors import NotFound
 from gridgov.core.i18n import pick_language, translate
 from gridgov.tasks import service
@@ -37,7 +38,6 @@ from gridgov.tasks.schemas import (
     TaskOut,
     TaskPage,
 )
-from gridgov.web.deps import DbSession
 
 router = APIRouter(tags=["tasks"])
 Reader = Annotated[Principal, require(Permission.tasks_read)]

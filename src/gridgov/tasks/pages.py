@@ -31,13 +31,13 @@ from gridgov.areas.models import Community, Grid
 from gridgov.core.clock import CHINA_TZ
 from gridgov.core.clock import now as clock_now
 from gridgov.core.db import transaction
+from gridgov.core.deps import DbSession
 from gridgov.core.errors import GridgovError, InvalidInput
 from gridgov.core.files import MAX_PHOTO_BYTES
 from gridgov.core.i18n import pick_language, translate
 from gridgov.core.templating import render
 from gridgov.tasks import service
 from gridgov.tasks.api import task_detail
-from gridgov.web.deps import DbSession
 
 router = APIRouter(tags=["pages"], include_in_schema=False)
 PAGE_SIZE: Final = 30

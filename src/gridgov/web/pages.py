@@ -16,9 +16,9 @@ from gridgov.accounts.scoping import Principal
 from gridgov.areas import service as areas
 from gridgov.areas.schemas import AreaNode
 from gridgov.areas.scope import AreaScope
+from gridgov.core.deps import DbSession
 from gridgov.core.errors import NotFound
 from gridgov.core.templating import render
-from gridgov.web.deps import DbSession
 
 log = logging.getLogger(__name__)
 
