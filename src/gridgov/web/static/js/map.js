@@ -501,6 +501,12 @@
     stat.querySelector("dd").textContent = stat.hidden ? "" : value;
   }
 
+  function focusAreaHeading() {
+    var heading = document.getElementById("map-area-name");
+    heading.tabIndex = -1; // focusable by script only, not a tab stop
+    heading.focus({ preventScroll: true });
+  }
+
   function renderSummary(detail) {
     document.getElementById("map-area-name").textContent = detail.name;
     document.getElementById("map-area-level").textContent = t(LEVEL_LABEL[detail.level] || detail.level);
@@ -707,9 +713,15 @@
 
     var bounds = (layers.outline || layers.focus).getBounds();
 
+    // The list entry or breadcrumb button that was chosen is about to be replaced: without care the
+    // keyboard focus would fall back to the top of the page (WCAG 2.4.3). It moves to the chosen area's
+    // heading instead, from where Tab reaches the new list.
+    var active = document.activeElement;
+    var focusWasInPanel = Boolean(active) && (childrenList.contains(active) || breadcrumbElement.contains(active));
     renderBreadcrumb(pathTo(detail));
     renderSummary(detail);
     renderChildren(detail, children.features);
+    if (focusWasInPanel) focusAreaHeading();
     mapElement.dataset.level = detail.level;
     mapElement.dataset.code = detail.code;
     updateCounters();
@@ -793,6 +805,8 @@
       button.appendChild(el("code", "search-code", item.code));
       button.addEventListener("click", function () {
         hideResults();
+        // The result's button is gone with the list: focus stays in the search field, not the page top.
+        searchInput.focus({ preventScroll: true });
         searchInput.value = item.name;
         navigate(item.code, { push: true });
       });
