@@ -255,7 +255,7 @@ FOCUS_RINGS_JS = (
             seen.push(ratio(parse(style.outlineColor), around));
         }
         if (style.boxShadow !== "none") {
-            const c = parse(style.boxShadow);
+            const c = parse((style.boxShadow.match(/rgba?\\([^)]*\\)/) || ["rgba(0, 0, 0, 0)"])[0]);
             seen.push(ratio(blend(c, around, c.a), around));
         }
         el.blur();
