@@ -167,6 +167,23 @@ def test_every_page_has_no_serious_axe_violation(
     check(anonymous, base, "/login", "login")
     check(anonymous, base, "/report", "report form (public)")
     check(anonymous, base, f"/report/{desk_events[0]}", "report ticket (public)")
+    # The receipt after filing a report through the form (the pin placed as the map would place it).
+    lon, lat = browser_world.street_point
+    anonymous.goto(f"{base}/report")
+    settle(anonymous)
+    anonymous.select_option("#report-type", "0105")
+    anonymous.fill("#report-title", "无障碍测试：人行道破损")
+    anonymous.evaluate(
+        "([lon, lat]) => { document.getElementById('report-lon').value = lon;"
+        " document.getElementById('report-lat').value = lat; }",
+        [f"{lon:.6f}", f"{lat:.6f}"],
+    )
+    with anonymous.expect_navigation():
+        anonymous.click("#report-submit")
+    settle(anonymous)
+    anonymous.wait_for_selector("#report-ticket")
+    checked.append("report receipt (public)")
+    found.extend(axe_violations(anonymous, axe_source, "report receipt (public)"))
 
     # The street operator's desk and an event's detail page (events of her street).
     street = context_for(base, "street_operator", width)
@@ -212,6 +229,8 @@ def test_every_page_has_no_serious_axe_violation(
     worker = context_for(tbase, "grid_worker", width)
     check(worker, tbase, "/tasks", "tasks list")
     check(worker, tbase, f"/tasks/{tasks_world.task_id}", "task form")
+    check(worker, tbase, "/", "home (grid worker)")
+    check(worker, tbase, "/map", "map (grid worker)")
 
     assert found == [], (
         f"{len(found)} serious/critical axe violation(s) on {len(checked)} pages:\n" + "\n".join(found)
