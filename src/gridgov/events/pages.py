@@ -388,7 +388,11 @@ def ticket_page(
         return render(
             request,
             "events/ticket_code.html",
-            {"nav": "report", "ticket": ticket.upper()[:24], "tried": bool(access_code)},
+            {
+                "nav": "report",
+                "ticket": ticket.upper() if _TICKET.match(ticket) else "",
+                "tried": bool(access_code),
+            },
             status_code=404,
         )
     steps = [
