@@ -20,6 +20,10 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 # Tests use their own working directory (database files, the synthesis cache) inside the checkout.
 os.environ.setdefault("GRIDGOV_VAR_DIR", str(REPO / "var" / "test"))
+# Rate limits (core/ratelimit.py) are generous in the shared test app, which logs in and files events many
+# times from one address; the tests of the limits give their app a limiter with tight ones.
+for _limit in ("REPORT", "OPEN311_POST", "OPEN311_GET", "TICKET_PAGE", "LOGIN", "KEY_FAILURES"):
+    os.environ.setdefault(f"GRIDGOV_RATE_LIMITS_{_limit}", "100000/minute")
 
 from fastapi import FastAPI  # noqa: E402
 from fastapi.testclient import TestClient  # noqa: E402

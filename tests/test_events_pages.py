@@ -106,7 +106,7 @@ def test_a_public_report_submitted_twice_is_one_public_event_and_its_page_shows_
     assert first.status_code == 200 and again.status_code == 200, first.text
     ticket = re.search(r'id="report-ticket">([0-9A-Z]+)<', first.text)
     assert ticket and f'id="report-ticket">{ticket.group(1)}<' in again.text
-    assert f'href="/report/{ticket.group(1)}"' in first.text
+    assert f'href="/report/{ticket.group(1)}?access_code=' in first.text
     assert count(engine, title=title) == 1
     assert count(engine, title=title, channel="public", state="reported") == 1
 

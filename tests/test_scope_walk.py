@@ -221,6 +221,7 @@ def body_for(method: str, path: str, outside_code: str) -> dict[str, Any] | None
             "scope_codes": [outside_code],
         },
         ("POST", "/api/users/{user_id}/disable"): {},
+        ("POST", "/api/users/{user_id}/unlock"): {},
         ("POST", "/api/users/{user_id}/reveal"): {"field": "phone", "reason": "route-walk probe"},
         ("POST", "/api/me/tokens"): {"name": "probe"},
         ("POST", "/api/addresses"): {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 from datetime import datetime
@@ -11,12 +12,16 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from pydantic import BaseModel, Field, ValidationError
+from starlette.concurrency import run_in_threadpool
 
 from gridgov.accounts import service
 from gridgov.accounts.deps import CurrentPrincipal, require
+from gridgov.accounts.middleware import client_address
 from gridgov.accounts.permissions import Permission, Role
 from gridgov.accounts.scoping import Principal
+from gridgov.core.db import transaction
 from gridgov.core.deps import DbSession
+from gridgov.core.ratelimit import RateLimited, limiter_of, too_many
 
 router = APIRouter(tags=["accounts"])
 # How each route is scoped, for the route-walking test (tests/test_scope_walk.py).
@@ -105,18 +110,61 @@ async def _token_request(request: Request) -> TokenRequest:
         ) from exc
 
 
+_sleep = asyncio.sleep  # replaced in tests, which check the wait without spending it
+
+
+async def pace_login(request: Request, username: str) -> RateLimited | None:
+    """Before a login attempt (token route and login page alike): count it against the client's rate limit
+    (the refusal is returned, for a 429 with Retry-After), then wait as long as `service.login_delay` says
+    for this name and address. The wait is spent in the event loop, holding no thread."""
+    address = client_address(request)
+    try:
+        limiter_of(request).hit("login", address or "unknown")
+    except RateLimited as exc:
+        return exc
+    factory = request.app.state.session_factory
+
+    def delay() -> float:
+        with transaction(factory) as session:
+            return service.login_delay(session, username, address)
+
+    seconds = await run_in_threadpool(delay)
+    if seconds > 0:
+        await _sleep(seconds)
+    return None
+
+
+async def _token_login_gate(
+    request: Request, body: Annotated[TokenRequest, Depends(_token_request)]
+) -> RateLimited | None:
+    return await pace_login(request, body.username)
+
+
 @router.post(
     "/api/auth/token",
     openapi_extra=PUBLIC,
     response_model=TokenResponse,
+    responses={429: {"description": "Too many attempts from this address (Retry-After says when to retry)"}},
     summary="Username and password → bearer token",
 )
 def login_for_token(
-    session: DbSession, body: Annotated[TokenRequest, Depends(_token_request)]
-) -> TokenResponse:
+    request: Request,
+    session: DbSession,
+    body: Annotated[TokenRequest, Depends(_token_request)],
+    refused: Annotated[RateLimited | None, Depends(_token_login_gate)],
+) -> TokenResponse | Response:
+    if refused is not None:
+        return too_many(refused)
     try:
-        user = service.authenticate(session, body.username, body.password)
-    except (service.InvalidCredentials, service.LockedOut):
+        user = service.authenticate(
+            session, body.username, body.password, client_address=client_address(request)
+        )
+    except service.LockedOutFrom as exc:
+        session.commit()
+        refusal = RateLimited(exc.message, retry_after=exc.retry_after)
+        refusal.code = exc.code  # "locked_out"
+        return too_many(refusal)
+    except service.InvalidCredentials:
         session.commit()  # keep the failure count (and its audit entry) although we answer with an error
         raise
     issued = service.issue_token(session, user, name=body.name, expires_days=body.expires_days)
@@ -278,6 +326,26 @@ def disable_user(
 ) -> dict[str, Any]:
     user = service.scoped_user(session, principal, user_id)
     return service.user_summary(session, service.set_active(session, user, False))
+
+
+class UnlockRequest(BaseModel):
+    reason: str = Field(default="", max_length=500)
+
+
+@router.post(
+    "/api/users/{user_id}/unlock",
+    openapi_extra=USER_PATH,
+    summary="Clear an account's failed logins and lock-outs, from every address (audited)",
+)
+def unlock_user(
+    session: DbSession,
+    user_id: int,
+    principal: Annotated[Principal, require(Permission.users_manage)],
+    body: UnlockRequest | None = None,
+) -> dict[str, Any]:
+    user = service.scoped_user(session, principal, user_id)
+    cleared = service.unlock(session, user, reason=body.reason if body else "")
+    return {**service.user_summary(session, user), "cleared_addresses": cleared}
 
 
 @router.post(

@@ -8,6 +8,7 @@ trail's actor for the request.
 from __future__ import annotations
 
 import hmac
+from ipaddress import IPv4Network, IPv6Network, ip_address, ip_network
 
 from fastapi import Request
 from fastapi.responses import JSONResponse
@@ -30,8 +31,45 @@ def error_response(status: int, code: str, message: str) -> JSONResponse:
     return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
 
 
+def _networks(entries: tuple[str, ...]) -> tuple[IPv4Network | IPv6Network, ...]:
+    return tuple(ip_network(entry.strip(), strict=False) for entry in entries if entry.strip())
+
+
+_trusted_cache: dict[tuple[str, ...], tuple[IPv4Network | IPv6Network, ...]] = {}
+
+
+def _is_trusted(address: str, trusted: tuple[str, ...]) -> bool:
+    networks = _trusted_cache.get(trusted)
+    if networks is None:
+        networks = _trusted_cache[trusted] = _networks(trusted)
+    try:
+        ip = ip_address(address.strip())
+    except ValueError:
+        return False
+    return any(ip in network for network in networks)
+
+
 def client_address(request: Request) -> str | None:
-    return request.client.host if request.client else None
+    """Who is calling, for rate limits, the login throttle and the audit trail: the socket peer, unless the
+    peer is a trusted proxy (``GRIDGOV_TRUSTED_PROXIES``); then the header it sets
+    (``GRIDGOV_CLIENT_IP_HEADER``, default X-Forwarded-For), read from the right, skipping trusted hops.
+    With no trusted proxy configured (the default) no header is believed."""
+    from gridgov.core.settings import get_settings
+
+    peer = request.client.host if request.client else None
+    settings = get_settings()
+    trusted = tuple(settings.trusted_proxies)
+    if peer is None or not trusted or not _is_trusted(peer, trusted):
+        return peer
+    header = request.headers.get(settings.client_ip_header.lower(), "")
+    hops = [hop.strip() for hop in header.split(",") if hop.strip()]
+    for hop in reversed(hops):
+        if not _is_trusted(hop, trusted):
+            try:
+                return str(ip_address(hop))
+            except ValueError:
+                return peer  # a malformed header: fall back to the proxy itself
+    return hops[0] if hops else peer
 
 
 class AuthenticationMiddleware:

@@ -80,11 +80,14 @@ class ApiToken(Base):
 
 
 class LoginThrottle(Base):
-    """Failed logins per username (known or not, so the lock-out does not reveal which names exist)."""
+    """Failed logins per username (known or not, so the lock-out does not reveal which names exist) and
+    client address: failures from one address lock that address out of that name, never the name for all."""
 
     __tablename__ = "login_throttle"
 
     username: Mapped[str] = mapped_column(String(64), primary_key=True)
+    client_address: Mapped[str] = mapped_column(String(64), primary_key=True)
     failures: Mapped[int] = mapped_column(Integer, default=0)
     first_failure_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    last_failure_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)

@@ -276,24 +276,59 @@ def org_unit_of(session: Session, user: UserAccount) -> OrgUnit | None:
 # Login and lock-out
 
 
-def authenticate(session: Session, username: str, password: str) -> UserAccount:
-    """The account for these credentials; InvalidCredentials (401) or LockedOut (429) otherwise.
+class LockedOutFrom(LockedOut):
+    """This client address is locked out of this account for ``retry_after`` seconds."""
 
-    Failures are counted per username whether or not it exists; the fifth failure within 15 minutes
-    locks that name for 15 minutes. While locked even the right password is refused.
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+_dummy_hash: str | None = None
+
+
+def _dummy_password_hash() -> str:
+    """A real argon2id hash of nothing anyone knows: an unknown, disabled or locked name is verified
+    against it, so every login attempt costs one password verification and the time tells nothing."""
+    global _dummy_hash
+    if _dummy_hash is None:
+        _dummy_hash = _hasher.hash(secrets.token_urlsafe(16))
+    return _dummy_hash
+
+
+def _address_key(client_address: str | None) -> str:
+    return (client_address or "unknown")[:64]
+
+
+def authenticate(
+    session: Session, username: str, password: str, *, client_address: str | None = None
+) -> UserAccount:
+    """The account for these credentials; InvalidCredentials (401) or LockedOutFrom (429) otherwise.
+
+    Failures are counted per username (whether or not it exists) *and* client address: the fifth failure
+    within 15 minutes from one address locks that address out of that name for 15 minutes, while the
+    right password from another address still works (slowed down by `login_delay` while the name is under
+    attack). While locked even the right password is refused from that address. Every attempt verifies
+    one password hash (a dummy one for an unknown, disabled or locked name).
     """
     name = username.strip().lower()[:64]
+    address = _address_key(client_address)
     now = clock.now()
-    throttle = session.get(LoginThrottle, name)
+    throttle = session.get(LoginThrottle, (name, address))
     locked_until = _utc(throttle.locked_until) if throttle else None
     if throttle is not None and locked_until is not None and locked_until > now:
-        minutes = max(1, int((locked_until - now).total_seconds() // 60) + 1)
-        raise LockedOut(
-            f"Too many failed logins: this account is locked for {minutes} more minute(s). "
-            "Try again later or ask an administrator."
+        _password_matches(_dummy_password_hash(), password)  # the same work as any other attempt
+        seconds = max(1, int((locked_until - now).total_seconds()) + 1)
+        minutes = max(1, seconds // 60 + (1 if seconds % 60 else 0))
+        raise LockedOutFrom(
+            f"Too many failed logins from your address: this account is locked for you for {minutes} more "
+            "minute(s). Try again later or ask an administrator to unlock it.",
+            retry_after=seconds,
         )
     user = session.scalars(select(UserAccount).where(UserAccount.username == name)).first()
-    if user is not None and user.is_active and _password_matches(user.password_hash, password):
+    known = user is not None and user.is_active
+    matches = _password_matches(user.password_hash if known and user else _dummy_password_hash(), password)
+    if known and user is not None and matches:
         if throttle is not None:
             session.delete(throttle)
         user.last_login_at = now
@@ -302,12 +337,13 @@ def authenticate(session: Session, username: str, password: str) -> UserAccount:
         session.flush()
         return user
     if throttle is None:
-        throttle = LoginThrottle(username=name, failures=0, first_failure_at=now)
+        throttle = LoginThrottle(username=name, client_address=address, failures=0, first_failure_at=now)
         session.add(throttle)
     first = _utc(throttle.first_failure_at)
     if first is None or now - first > LOCKOUT:
         throttle.failures, throttle.first_failure_at = 0, now
     throttle.failures += 1
+    throttle.last_failure_at = now
     throttle.locked_until = now + LOCKOUT if throttle.failures >= MAX_FAILURES else None
     record(
         session,
@@ -319,6 +355,63 @@ def authenticate(session: Session, username: str, password: str) -> UserAccount:
     session.flush()
     # The caller must commit before answering, so the count survives the error response.
     raise InvalidCredentials("Wrong username or password")
+
+
+#: Login slow-down while a name is under attack from other addresses: this many seconds per
+#: ``MAX_FAILURES`` failures from them in the last 15 minutes, at most ``MAX_LOGIN_DELAY``.
+LOGIN_DELAY_STEP = 0.5
+MAX_LOGIN_DELAY = 5.0
+
+
+def login_delay(session: Session, username: str, client_address: str | None) -> float:
+    """Seconds to wait before trying this login: none unless other addresses failed on this name at least
+    ``MAX_FAILURES`` times in the last 15 minutes; then half a second for every five of their failures, at
+    most five seconds. The wait slows a guesser spread over many addresses; it never locks anyone out."""
+    from sqlalchemy import func
+
+    name = username.strip().lower()[:64]
+    since = clock.now() - LOCKOUT
+    others = session.scalar(
+        select(func.coalesce(func.sum(LoginThrottle.failures), 0)).where(
+            LoginThrottle.username == name,
+            LoginThrottle.client_address != _address_key(client_address),
+            LoginThrottle.last_failure_at >= since,
+        )
+    )
+    steps = int(others or 0) // MAX_FAILURES
+    return min(MAX_LOGIN_DELAY, steps * LOGIN_DELAY_STEP)
+
+
+def locked_addresses(session: Session, usernames: list[str]) -> dict[str, int]:
+    """How many client addresses each of these names is locked for right now (names with none left out)."""
+    from sqlalchemy import func
+
+    if not usernames:
+        return {}
+    rows = session.execute(
+        select(LoginThrottle.username, func.count())
+        .where(LoginThrottle.username.in_(usernames), LoginThrottle.locked_until > clock.now())
+        .group_by(LoginThrottle.username)
+    )
+    return {str(name): int(count) for name, count in rows}
+
+
+def unlock(session: Session, user: UserAccount, *, reason: str = "") -> int:
+    """Forget every failed login of this account, from every address (locks included); audited. Returns how
+    many address records were cleared."""
+    rows = list(session.scalars(select(LoginThrottle).where(LoginThrottle.username == user.username)))
+    for row in rows:
+        session.delete(row)
+    record(
+        session,
+        action="auth.unlock",
+        object_type="user_account",
+        object_id=str(user.id),
+        reason=reason.strip() or None,
+        details={"addresses": len(rows)},
+    )
+    session.flush()
+    return len(rows)
 
 
 # ---------------------------------------------------------------------------------------------------------

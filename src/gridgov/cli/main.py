@@ -24,7 +24,7 @@ app = typer.Typer(help="gridgov 网格化社会治理平台 — grid-based urban
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 demo_app = typer.Typer(help="The synthetic Nanshan world.", no_args_is_help=True)
 areas_app = typer.Typer(help="District, streets, communities and grids.", no_args_is_help=True)
-users_app = typer.Typer(help="Accounts: create, list, disable.", no_args_is_help=True)
+users_app = typer.Typer(help="Accounts: create, list, disable, unlock.", no_args_is_help=True)
 address_app = typer.Typer(help="The standard address library.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(demo_app, name="demo")
@@ -114,6 +114,8 @@ def serve(
         f"API docs: http://{host}:{port}/docs)"
     )
     os.environ["GRIDGOV_RUN_JOBS"] = "1" if jobs else "0"  # read by the app factory in the server process
+    from gridgov.core.accesslog import uvicorn_log_config
+
     uvicorn.run(
         "gridgov.web.app:create_app",
         factory=True,
@@ -122,6 +124,8 @@ def serve(
         reload=reload,
         workers=workers,
         log_level="info",
+        # Query-string secrets (an Open311 api_key, an access code) are blanked in the access log.
+        log_config=uvicorn_log_config(),
     )
 
 
@@ -471,6 +475,20 @@ def users_disable(username: Annotated[str, typer.Argument(help="Login name")]) -
     with clear_errors(), _session() as session:
         user = service.set_active(session, service.get_user_by_name(session, username), False)
         console.print(f"disabled [bold]{user.username}[/bold]")
+
+
+@users_app.command("unlock")
+def users_unlock(
+    username: Annotated[str, typer.Argument(help="Login name")],
+    reason: Annotated[str, typer.Option(help="Why (kept in the audit log)")] = "",
+) -> None:
+    """Clear an account's failed logins and lock-outs, from every address (audited)."""
+    from gridgov.accounts import service
+
+    with clear_errors(), _session() as session:
+        user = service.get_user_by_name(session, username)
+        cleared = service.unlock(session, user, reason=reason)
+        console.print(f"unlocked [bold]{user.username}[/bold] ({cleared} address record(s) cleared)")
 
 
 # ------------------------------------------------------------------------------------------------ address

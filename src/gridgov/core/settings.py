@@ -49,6 +49,25 @@ class Settings(BaseSettings):
     # How long a server process trusts a bearer token it has resolved without asking the database again.
     # A token revoked (or an account disabled) in this process stops at once; in another process within this.
     token_cache_seconds: float = Field(default=5.0, ge=0, le=300)
+    # Client addresses: the socket peer, unless the peer is one of these trusted reverse proxies (IP
+    # addresses or networks, e.g. ["127.0.0.1", "10.0.0.0/8"]), whose ``client_ip_header`` is then believed.
+    trusted_proxies: list[str] = Field(default_factory=list)
+    client_ip_header: str = "x-forwarded-for"
+    # Rate limits per client address ("N/second|minute|hour|day", several separated by ";"), kept in
+    # memory per process, or in Redis when ``redis_url`` is set (shared by every process).
+    rate_limits_enabled: bool = True
+    rate_limits_report: str = "10/minute;100/hour"  # POST /report (public snap-report)
+    rate_limits_open311_post: str = "30/minute;500/hour"  # POST /open311/v2/requests
+    rate_limits_open311_get: str = "60/minute"  # GET /open311/v2/requests, /requests/{id}, /tokens/{id}
+    rate_limits_ticket_page: str = "60/minute"  # GET /report/{ticket}
+    rate_limits_login: str = "20/minute"  # POST /api/auth/token and /login, every attempt
+    rate_limits_key_failures: str = "10/minute"  # Open311 POSTs with a missing or wrong api_key
+    redis_url: str = ""
+    rate_limit_prefix: str = "gridgov"
+    # Event classes whose events the Open311 request list and the public ticket page answer by ticket alone:
+    # a domain ("urban", "social"), a major-class code ("01") or a subtype code ("0101"). Other events are
+    # answered only with the access code given to the reporter.
+    public_event_classes: list[str] = Field(default_factory=lambda: ["urban"])
 
     @property
     def resolved_database_url(self) -> str:

@@ -58,6 +58,9 @@ class Event(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     # What a reporter is told to follow the event with (public, unguessable enough to share).
     ticket: Mapped[str] = mapped_column(String(24), unique=True)
+    # The second secret a public reporter holds (printed on the receipt, returned to an Open311 client): an
+    # event of a non-public class is shown by ticket only together with it. SHA-256 of ticket + code.
+    access_code_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
     channel: Mapped[str] = mapped_column(String(16))  # grid | public | hotline | department | video
     # A retried submission carries the same key and finds the event it already made.
     idempotency_key: Mapped[str | None] = mapped_column(String(128), unique=True, nullable=True)

@@ -17,10 +17,16 @@ Existing Open311 clients work against it unchanged:
 
 Our workflow states map to ``open`` / ``closed``; ``status_notes`` says where the event stands, Chinese first.
 
-What the public sees: the request list (without ``service_request_id``) shows only events of the
-urban-management classes (`PUBLIC_DOMAINS`: public space, like FixMyStreet); social-governance events
-(disputes, public security, care …) are answered only to whoever names their ticket. Reporter details
-(name, phone, e-mail) are never returned; an e-mail address is not stored (we have no encrypted place for it).
+What the public sees (`events.access`): the request list (without ``service_request_id``) shows only events
+of the public classes (by default the urban-management classes: public space, like FixMyStreet); other events
+(disputes, public security, care …) are answered only to whoever names their ticket *and* gives its
+``access_code`` (returned to the client that filed it). At most `MAX_TICKETS` tickets per lookup (more: 400).
+Reporter details (name, phone, e-mail) are never returned; an e-mail address is not stored (we have no
+encrypted place for it).
+
+Every route counts against the caller's rate limits (`core.ratelimit`: ``open311_get`` for reads,
+``open311_post`` for filing, ``key_failures`` for a missing or wrong api_key): a refusal is a 429 in the
+spec's error shape with ``Retry-After``.
 
 API keys (`create_key`, `list_keys`, `revoke_key`, `check_key`) are stored as SHA-256 digests and shown once;
 ``gridgov open311 keys create NAME`` prints a new one.
@@ -41,12 +47,14 @@ from fastapi.responses import JSONResponse, Response
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
+from gridgov.accounts.middleware import client_address
 from gridgov.accounts.models import OrgUnit
 from gridgov.areas.models import Community, Street
 from gridgov.core.clock import CHINA_TZ, get_clock
 from gridgov.core.deps import DbSession
 from gridgov.core.errors import Conflict, GridgovError, InvalidInput, NotFound
-from gridgov.events import service
+from gridgov.core.ratelimit import RateLimited, limiter_of
+from gridgov.events import access, service
 from gridgov.events.models import Event, EventCategory, EventStep, Open311Key
 from gridgov.events.workflow import State
 
@@ -59,10 +67,10 @@ OPEN_STATES_311: Final = frozenset(
     {State.reported, State.accepted, State.dispatched, State.signed, State.handled, State.verified}
 )
 CLOSED_STATES_311: Final = frozenset({State.closed, State.evaluated, State.cancelled})
-#: Category domains whose events the public request list shows (the rest: by ticket only).
-PUBLIC_DOMAINS: Final = ("urban",)
 DEFAULT_WINDOW: Final = timedelta(days=90)
 MAX_REQUESTS: Final = 1000
+#: Tickets (and access codes) one lookup may name: enough for a client following its own requests.
+MAX_TICKETS: Final = 20
 KEY_NAME_MAX: Final = 64
 
 # Where each state stands, said to the public (Chinese first). {unit}: the handling unit's name.
@@ -143,10 +151,11 @@ def check_key(session: Session, key: str | None) -> Open311Key | None:
 class Open311Error(Exception):
     """An error answered in the spec's shape: ``[{"code": N, "description": "…"}]``."""
 
-    def __init__(self, status: int, description: str) -> None:
+    def __init__(self, status: int, description: str, *, headers: Mapping[str, str] | None = None) -> None:
         super().__init__(description)
         self.status = status
         self.description = description
+        self.headers = dict(headers or {})
 
 
 def _check_format(fmt: str) -> str:
@@ -200,7 +209,23 @@ def error_response(request: Request, exc: Exception) -> Response:
     answer takes the format the path asked for (JSON when that format is not one of ours). Raising rolls
     the request's transaction back."""
     assert isinstance(exc, Open311Error)
-    return _error(str(request.path_params.get("format", "json")), exc.status, exc.description)
+    response = _error(str(request.path_params.get("format", "json")), exc.status, exc.description)
+    response.headers.update(exc.headers)
+    return response
+
+
+def _limit(request: Request, name: str, *, count: bool = True) -> None:
+    """Count this call against the client's ``name`` limit (``count=False``: only check it is not full);
+    over it: 429 in the spec's error shape, with Retry-After."""
+    limiter = limiter_of(request)
+    address = client_address(request) or "unknown"
+    try:
+        if count:
+            limiter.hit(name, address)
+        else:
+            limiter.check(name, address)
+    except RateLimited as exc:
+        raise Open311Error(429, exc.message, headers={"Retry-After": str(exc.retry_after)}) from exc
 
 
 def _from_domain(exc: GridgovError) -> Open311Error:
@@ -410,15 +435,26 @@ def find_requests(
     start_date: str | None = None,
     end_date: str | None = None,
     status: str | None = None,
+    access_code: str | None = None,
 ) -> list[tuple[Event, EventCategory]]:
-    """The events a GET /requests names: by ticket (any event; overrides every other filter), or the public
+    """The events a GET /requests names: by ticket (overrides every other filter; at most `MAX_TICKETS`;
+    an event of a non-public class only with its access code among ``access_code``), or the public
     classes' events in a window (the last 90 days by default), newest first, at most 1,000."""
     query = select(Event, EventCategory).join(EventCategory, EventCategory.id == Event.category_id)
     tickets = _split(service_request_id)
     if tickets:
-        query = query.where(Event.ticket.in_(tickets[:MAX_REQUESTS]))
-        return [(e, c) for e, c in session.execute(query.order_by(Event.created_at.desc()))]
-    query = query.where(EventCategory.domain.in_(PUBLIC_DOMAINS))
+        codes = _split(access_code)
+        if len(tickets) > MAX_TICKETS or len(codes) > MAX_TICKETS:
+            raise Open311Error(
+                400, f"Name at most {MAX_TICKETS} service_request_id values (and access codes) at a time"
+            )
+        query = query.where(Event.ticket.in_(tickets))
+        return [
+            (e, c)
+            for e, c in session.execute(query.order_by(Event.created_at.desc()))
+            if access.may_follow(e, c, codes)
+        ]
+    query = query.where(access.public_clause())
     codes = _split(service_code)
     if codes:
         query = query.where(Event.subtype_code.in_(codes))
@@ -454,6 +490,7 @@ def find_requests(
     summary="Open311: service requests (filters: service_request_id, service_code, start/end_date, status)",
 )
 def list_requests(
+    request: Request,
     session: DbSession,
     format: str,
     service_request_id: str | None = None,
@@ -462,8 +499,10 @@ def list_requests(
     end_date: str | None = None,
     status: str | None = None,
     jurisdiction_id: str | None = None,
+    access_code: str | None = None,
 ) -> Response:
     fmt = _check_format(format)
+    _limit(request, "open311_get")
     pairs = find_requests(
         session,
         service_request_id=service_request_id,
@@ -471,6 +510,7 @@ def list_requests(
         start_date=start_date,
         end_date=end_date,
         status=status,
+        access_code=access_code,
     )
     return _answer(fmt, "service_requests", "request", _rows(session, pairs))
 
@@ -478,12 +518,19 @@ def list_requests(
 @router.get(
     "/requests/{service_request_id}.{format}", openapi_extra=PUBLIC, summary="Open311: one service request"
 )
-def get_request(session: DbSession, service_request_id: str, format: str) -> Response:
+def get_request(
+    request: Request,
+    session: DbSession,
+    service_request_id: str,
+    format: str,
+    access_code: str | None = None,
+) -> Response:
     fmt = _check_format(format)
-    pairs = (
-        find_requests(session, service_request_id=service_request_id) if service_request_id.strip() else []
-    )
-    if len(pairs) != 1 or "," in service_request_id:
+    _limit(request, "open311_get")
+    if "," in service_request_id or not service_request_id.strip():
+        return _error(fmt, 404, f"No service request '{service_request_id}'")
+    pairs = find_requests(session, service_request_id=service_request_id, access_code=access_code)
+    if len(pairs) != 1:
         return _error(fmt, 404, f"No service request '{service_request_id}'")
     return _answer(fmt, "service_requests", "request", _rows(session, pairs))
 
@@ -493,12 +540,20 @@ def get_request(session: DbSession, service_request_id: str, format: str) -> Res
     openapi_extra=PUBLIC,
     summary="Open311: the service request a token stands for (we answer at once: the token is the ticket)",
 )
-def get_token(session: DbSession, token: str, format: str) -> Response:
+def get_token(
+    request: Request, session: DbSession, token: str, format: str, access_code: str | None = None
+) -> Response:
     fmt = _check_format(format)
-    try:
-        event = service.get_event(session, token.strip())
-    except NotFound:
+    _limit(request, "open311_get")
+    # The same rule as the request itself: a non-public event's ticket only with its access code.
+    found = (
+        find_requests(session, service_request_id=token, access_code=access_code)
+        if token.strip() and "," not in token
+        else []
+    )
+    if len(found) != 1:
         return _error(fmt, 404, f"No token '{token}'")
+    event = found[0][0]
     rows = [{"service_request_id": event.ticket, "token": event.ticket}]
     return _answer(fmt, "service_requests", "request", rows)
 
@@ -617,16 +672,20 @@ _POST_FIELDS: Final = {
     summary="Open311: file a service request (api_key; lat/long or address_string)",
 )
 def post_request(
+    request: Request,
     session: DbSession,
     format: str,
     fields: Annotated[dict[str, str] | Open311Error, Depends(_fields)],
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
 ) -> Response:
     fmt = _check_format(format)
+    _limit(request, "open311_post")
     if isinstance(fields, Open311Error):
         raise fields
+    _limit(request, "key_failures", count=False)  # too many wrong keys lately: not even tried
     key = check_key(session, fields.get("api_key"))
     if key is None:
+        _limit(request, "key_failures")
         raise Open311Error(403, "A valid api_key is required to file a request (ask the district for one)")
     # Kept per api_key: one client's keys never reach another client's requests.
     retry_key = idempotency_key.strip() if idempotency_key else ""
@@ -637,6 +696,19 @@ def post_request(
         event, _created = service.submit(session, new, actor=service.Actor(name=f"open311:{key.name}"))
     except GridgovError as exc:
         raise _from_domain(exc) from exc
-    notice = f"已收到，受理编号 {event.ticket}，可凭编号查询进度 (received: follow it with {event.ticket})"
-    rows = [{"service_request_id": event.ticket, "service_notice": notice, "account_id": None}]
+    # A retry answers with a new code for the same event (the earlier one stops working).
+    code = access.issue(session, event)
+    notice = (
+        f"已收到，受理编号 {event.ticket}，查询码 {code}，可凭编号和查询码查询进度 "
+        f"(received: follow it with {event.ticket} and access code {code})"
+    )
+    rows = [
+        {
+            "service_request_id": event.ticket,
+            "service_notice": notice,
+            "account_id": None,
+            # Ours, after the spec's fields: the second secret that follows a non-public request.
+            "access_code": code,
+        }
+    ]
     return _answer(fmt, "service_requests", "request", rows)

@@ -5,7 +5,9 @@ page, the event desk (受理/派遣台) and the event detail with its timeline, 
   login form does before anyone is logged in) and an idempotency key made when the form was served, so a
   double submit files one event. The page calls ``events.service.submit`` with channel ``public``.
 - ``/report/{ticket}`` shows a reporter what became of the report: state, type, time, the public steps of the
-  timeline (never a name, phone or operator's note) and the rating.
+  timeline (never a name, phone or operator's note) and the rating. An event of a non-public class
+  (`events.access`) is shown only with the access code printed on the receipt (``?access_code=``); without
+  it, the page answers as for an unknown ticket. Filing and looking up are rate-limited per client.
 - ``/report/addresses?q=`` feeds the form's address type-ahead: at most 8 building-level standard addresses
   (text and point only, never a dwelling) from the address library's in-memory index; no login, like the form.
 - ``/events`` and ``/events/{ticket}`` are the desk: the queue within the caller's area scope (events with
@@ -33,6 +35,7 @@ from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
 from gridgov.accounts.deps import require_page
+from gridgov.accounts.middleware import client_address
 from gridgov.accounts.models import OrgUnit
 from gridgov.accounts.pages import cookie_secure
 from gridgov.accounts.permissions import Permission, Role
@@ -41,9 +44,10 @@ from gridgov.areas.scope import WHOLE_DISTRICT
 from gridgov.core.deps import DbSession
 from gridgov.core.errors import GridgovError, InvalidInput, NotFound, OutsideDistrict
 from gridgov.core.i18n import pick_language, translate
+from gridgov.core.ratelimit import RateLimited, limiter_of
 from gridgov.core.settings import get_settings
 from gridgov.core.templating import render
-from gridgov.events import service
+from gridgov.events import access, service
 from gridgov.events.models import Event, EventCategory
 from gridgov.events.schemas import AddressSuggestion
 from gridgov.events.service import SYSTEM, NewEvent
@@ -209,8 +213,8 @@ def submit_report(
     reporter_phone: Annotated[str, Form(max_length=32)] = "",
     photo: Annotated[UploadFile | None, File()] = None,
 ) -> Response:
-    """File a public report, with its photo if one is sent; answer with its ticket code (a repeated submit
-    answers with the same one)."""
+    """File a public report, with its photo if one is sent; answer with its ticket code and access code (a
+    repeated submit answers with the same ticket and a new access code; the earlier code stops working)."""
     lang = pick_language(request)
     values = {
         "idempotency_key": idempotency_key,
@@ -227,6 +231,12 @@ def submit_report(
     def again(message: str, status: int) -> Response:
         return _report_form(request, session, values=values, error=message, status_code=status)
 
+    try:
+        limiter_of(request).hit("report", client_address(request) or "unknown")
+    except RateLimited as exc:
+        refused = again(translate("report.error.rate", lang, seconds=exc.retry_after), 429)
+        refused.headers["Retry-After"] = str(exc.retry_after)
+        return refused
     expected = request.cookies.get(REPORT_CSRF_COOKIE, "")
     if not expected or not hmac.compare_digest(expected, csrf_token):
         return again(translate("report.error.csrf", lang), 403)
@@ -270,6 +280,7 @@ def submit_report(
                     service.store_photo(session, event, picture)
                 except InvalidInput as exc:
                     raise _PhotoRefused(exc.message) from exc
+            code = access.issue(session, event)
     except _PhotoRefused as refused:
         return again(translate("report.error.photo", lang, reason=str(refused)), 422)
     except OutsideDistrict:
@@ -281,7 +292,12 @@ def submit_report(
     return render(
         request,
         "events/report_done.html",
-        {"nav": "report", "ticket": event.ticket, "created_at": local_time(event.created_at)},
+        {
+            "nav": "report",
+            "ticket": event.ticket,
+            "access_code": code,
+            "created_at": local_time(event.created_at),
+        },
     )
 
 
@@ -341,12 +357,44 @@ def _event_by_ticket(session: Session, ticket: str, principal: Principal | None 
 
 
 @router.get("/report/{ticket}", response_class=HTMLResponse)
-def ticket_page(request: Request, session: DbSession, ticket: str) -> Response:
-    """What became of a report, for whoever holds the ticket code: nobody's name, phone or note."""
+def ticket_page(
+    request: Request,
+    session: DbSession,
+    ticket: str,
+    access_code: Annotated[str, Query(max_length=32)] = "",
+) -> Response:
+    """What became of a report, for whoever holds the ticket code (and, for a non-public class, the access
+    code): nobody's name, phone or note. An unknown ticket and a non-public one without its code answer
+    alike: 404 and a form asking for both."""
     lang = pick_language(request)
-    event = _event_by_ticket(session, ticket.upper())
-    category = session.get(EventCategory, event.category_id)
-    assert category is not None
+    try:
+        limiter_of(request).hit("ticket_page", client_address(request) or "unknown")
+    except RateLimited as exc:
+        refused = render(
+            request,
+            "error.html",
+            {"status": 429, "message": translate("report.error.rate", lang, seconds=exc.retry_after)},
+            status_code=429,
+        )
+        refused.headers["Retry-After"] = str(exc.retry_after)
+        return refused
+    event: Event | None
+    try:
+        event = _event_by_ticket(session, ticket.upper())
+    except NotFound:
+        event = None
+    category = session.get(EventCategory, event.category_id) if event is not None else None
+    if event is None or category is None or not access.may_follow(event, category, [access_code]):
+        return render(
+            request,
+            "events/ticket_code.html",
+            {
+                "nav": "report",
+                "ticket": ticket.upper() if _TICKET.match(ticket) else "",
+                "tried": bool(access_code),
+            },
+            status_code=404,
+        )
     steps = [
         {"action": step.action, "at": local_time(step.at)}
         for step in service.timeline(session, event)
