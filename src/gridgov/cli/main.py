@@ -382,14 +382,21 @@ def demo_users(as_json: Annotated[bool, typer.Option("--json", help="Print JSON"
             )
         )
         return
-    table = Table(title="demo accounts")
-    for column in ("username", "password", "role", "scope", "org unit"):
-        table.add_column(column)
+    # Plain lines, not a table: a table cuts its cells to the terminal's width ("LrX4JG7i_6ag…"), and a
+    # password cut short cannot log in. soft_wrap: Rich inserts no line break; the terminal wraps.
+    console.print("demo accounts — username / password:", markup=False, highlight=False)
     for account in accounts:
         row = asdict(account)
         scope = f"{row['scope']['level']}: {', '.join(row['scope']['codes'])}"
-        table.add_row(account.username, account.password, account.role, scope, account.org_unit)
-    console.print(table)
+        console.print(
+            f"  {account.username} / {account.password}", soft_wrap=True, markup=False, highlight=False
+        )
+        console.print(
+            f"      {account.role} · {scope} · {account.org_unit}",
+            soft_wrap=True,
+            markup=False,
+            highlight=False,
+        )
 
 
 # ------------------------------------------------------------------------------------------------ users
