@@ -74,3 +74,32 @@ def test_demo_users_prints_every_password_whole_in_a_narrow_terminal(tmp_path: P
         assert account["password"] in words, done.stdout
         assert account["username"] in done.stdout, done.stdout
     assert "…" not in done.stdout
+
+
+# What a user's README must not say: it describes what exists, not the project's issue tracker or its plans.
+_README_FORBIDDEN = (
+    re.compile(r"\bissues?\s*#?\s*\d+", re.IGNORECASE),  # "issue 6", "issue #6", "Issues 6"
+    re.compile(r"(?<![\w&/])#\d+\b"),  # "#6" (not a URL fragment, an HTML entity or a colour)
+    re.compile(r"\bin progress\b", re.IGNORECASE),
+    re.compile(r"\b(?:next|later|coming|future|open) issues?\b", re.IGNORECASE),
+    re.compile(r"\bstill to do\b", re.IGNORECASE),
+)
+
+
+def test_readme_names_no_issues_and_nothing_in_progress() -> None:
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    found = [m.group() for pattern in _README_FORBIDDEN for m in pattern.finditer(text)]
+    assert found == []
+
+
+@pytest.mark.parametrize(
+    "sentence",
+    [
+        "The address library, events and the registry are the next open issues.",
+        "## Block data (issue 6, in progress)",
+        "Still to do: see #12.",
+        "the public will report without one (a later issue)",
+    ],
+)
+def test_the_readme_patterns_catch_what_they_are_for(sentence: str) -> None:
+    assert any(pattern.search(sentence) for pattern in _README_FORBIDDEN)

@@ -106,7 +106,7 @@ def load_demo(
     )
     if waiting:
         lines.append(
-            "generated but not loadable yet (their import paths come with later issues): "
+            "generated but not loadable yet (no import path for them): "
             + ", ".join(waiting)
         )
     return lines
