@@ -7,9 +7,15 @@ import os
 import re
 import subprocess
 import sys
+from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
+from sqlalchemy import Engine
+
+from gridgov.core.db import session_factory
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -103,3 +109,82 @@ def test_readme_names_no_issues_and_nothing_in_progress() -> None:
 )
 def test_the_readme_patterns_catch_what_they_are_for(sentence: str) -> None:
     assert any(pattern.search(sentence) for pattern in _README_FORBIDDEN)
+
+
+def _tasks_in(grids: dict[str, int]) -> list[Any]:
+    """``count`` open tasks in each grid (street and community from its code), each about its own person."""
+    from gridgov.tasks.service import NewTask
+
+    made = []
+    for grid, count in grids.items():
+        for _ in range(count):
+            made.append(
+                NewTask(
+                    rule="address_review",
+                    target_kind="person",
+                    target_id=len(made) + 1,
+                    title="地址待核",
+                    what_to_check="核对住址",
+                    evidence={},
+                    street_code=grid[:9] + "000",
+                    community_code=grid[:12],
+                    grid_code=grid,
+                )
+            )
+    return made
+
+
+def test_the_demo_community_and_grid_accounts_go_where_the_tasks_are(
+    backend: str,
+    empty_engine_factory: Callable[[str], Engine],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    from gridgov.accounts import service
+    from gridgov.areas.service import load_nanshan_areas
+    from gridgov.demo import accounts as demo_accounts
+    from gridgov.tasks.service import create_tasks, list_tasks
+
+    monkeypatch.setattr(demo_accounts, "accounts_file", lambda: tmp_path / "demo-accounts.json")
+    engine = empty_engine_factory(backend)
+    with session_factory(engine)() as session:
+        load_nanshan_areas(session)
+        demo_accounts.create_demo_accounts(session)
+        assert demo_accounts.where_the_work_is(session) is None  # no task anywhere: the accounts stay
+        # No task in 科技园社区 (440305007003); 龙城社区 (…008) has the most of 粤海街道 (7; 深圳大学社区 2);
+        # 南光社区 of 南山街道 has more, but lies outside the demo street.
+        create_tasks(
+            session,
+            _tasks_in(
+                {
+                    "440305007008011": 1,
+                    "440305007008019": 3,
+                    "440305007008022": 2,
+                    "440305007008023": 1,
+                    "440305007004001": 2,
+                    "440305002003001": 9,
+                }
+            ),
+        )
+        place = demo_accounts.where_the_work_is(session)
+        assert place == demo_accounts.DemoPlace(
+            "440305007008", "龙城社区", ("440305007008019", "440305007008022", "440305007008011")
+        )
+        demo_accounts.place_demo_accounts(session, place)
+        kept = {a.username: a for a in demo_accounts.read_demo_accounts()}
+        assert kept["demo.community"].scope == {"level": "community", "codes": ["440305007008"]}
+        assert kept["demo.grid"].scope == {
+            "level": "grids",
+            "codes": ["440305007008011", "440305007008019", "440305007008022"],
+        }
+        assert kept["demo.grid"].display_name == "龙城社区网格员"
+        assert kept["demo.street"].scope == {"level": "street", "codes": ["440305007000"]}
+        for username, expected in (("demo.community", 7), ("demo.grid", 6)):
+            user = service.get_user_by_name(session, username)
+            assert len(list_tasks(session, service.scope_of(user))) == expected, username
+            # The password kept in the file still logs in.
+            assert service.authenticate(session, username, kept[username].password).id == user.id
+        # Once work lies in 科技园社区 itself, it is the demo community's, however little.
+        create_tasks(session, [replace(t, target_id=100) for t in _tasks_in({"440305007003002": 1})])
+        again = demo_accounts.where_the_work_is(session)
+        assert again is not None and again.community == "440305007003" and again.grids[0] == "440305007003002"

@@ -14,7 +14,15 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 from sqlalchemy.orm import Session
 
@@ -205,6 +213,56 @@ def demo_generate(
         console.print(summary.to_json())
 
 
+class _DemoSteps:
+    """`gridgov demo load`'s steps as they happen (on stderr): a line when a step is done, with the time it
+    took; on a terminal a live line for the running step (its rows so far, for a feed), elsewhere (a log, a
+    pipe) a line as each step begins."""
+
+    def __init__(self, out: Console) -> None:
+        self._out = out
+        self._live = Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            TextColumn("{task.fields[rows]}"),
+            TimeElapsedColumn(),
+            console=out,
+            transient=True,
+        )
+        self._task: TaskID | None = None
+        self._name = ""
+        self._started = 0.0
+
+    def __enter__(self) -> _DemoSteps:
+        self._live.start()
+        return self
+
+    def __exit__(self, exc_type: object, *_rest: object) -> None:
+        self._end(failed=exc_type is not None)
+        self._live.stop()
+
+    def step(self, name: str) -> None:
+        self._end(failed=False)
+        self._name, self._started = name, time.monotonic()
+        self._task = self._live.add_task(name, rows="")
+        if not self._out.is_terminal:
+            self._say(f"▸ {name} …")
+
+    def rows(self, done: int) -> None:
+        if self._task is not None:
+            self._live.update(self._task, rows=f"{done:,} rows")
+
+    def _end(self, *, failed: bool) -> None:
+        if self._task is None:
+            return
+        self._live.remove_task(self._task)
+        self._task = None
+        took = time.monotonic() - self._started
+        self._say(f"{'✗' if failed else '✓'} {self._name} ({took:.1f} s)")
+
+    def _say(self, line: str) -> None:
+        self._out.print(line, markup=False, highlight=False, soft_wrap=True)
+
+
 @demo_app.command("load")
 def demo_load(
     world: Annotated[
@@ -231,8 +289,8 @@ def demo_load(
         if if_empty and areas_loaded(session):
             console.print("demo world already loaded (run `gridgov demo load` without --if-empty to reload)")
             return
-        with console.status("loading the synthetic Nanshan world…"):
-            report = load_demo(session, world_dir=world, events=events, registry=registry)
+        with _DemoSteps(err_console) as steps:
+            report = load_demo(session, world_dir=world, events=events, registry=registry, report=steps)
     for line in report:
         console.print(line)
 
