@@ -113,9 +113,11 @@ def accounts_file() -> Path:
     return get_settings().var_dir / "demo-accounts.json"
 
 
-def _demo_grids(session: Session, community: str = DEMO_COMMUNITY) -> tuple[str, ...]:
-    """Three grids of the demo community: those with the most open verification tasks, then the most
-    addresses (so the demo shows data)."""
+def _demo_grids(
+    session: Session, community: str = DEMO_COMMUNITY, *, by_tasks: bool = False
+) -> tuple[str, ...]:
+    """Three grids of the demo community, those with the most addresses first (so the demo shows data);
+    ``by_tasks``: those with the most open verification tasks first."""
     from gridgov.address.models import StdAddress
     from gridgov.tasks.models import Task
 
@@ -134,7 +136,11 @@ def _demo_grids(session: Session, community: str = DEMO_COMMUNITY) -> tuple[str,
             .outerjoin(tasks, tasks.c.grid_code == Grid.code)
             .outerjoin(addresses, addresses.c.grid_code == Grid.code)
             .where(Grid.community_code == community)
-            .order_by(func.coalesce(tasks.c.n, 0).desc(), func.coalesce(addresses.c.n, 0).desc(), Grid.code)
+            .order_by(
+                *([func.coalesce(tasks.c.n, 0).desc()] if by_tasks else []),
+                func.coalesce(addresses.c.n, 0).desc(),
+                Grid.code,
+            )
             .limit(3)
         )
     )
@@ -173,7 +179,7 @@ def where_the_work_is(session: Session) -> DemoPlace | None:
         community = min(per_community, key=lambda code: (-per_community[code], code or ""))
     assert community is not None
     name = session.scalars(select(Community.name).where(Community.code == community)).one()
-    return DemoPlace(community, name, _demo_grids(session, community))
+    return DemoPlace(community, name, _demo_grids(session, community, by_tasks=True))
 
 
 def place_demo_accounts(session: Session, place: DemoPlace) -> list[DemoAccount]:
