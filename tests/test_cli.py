@@ -114,6 +114,16 @@ def test_demo_load_from_a_world_and_if_empty(
         # (Rich wraps long lines to the terminal's width: compare with the line breaks undone.)
         said = " ".join(loaded.output.split())  # (D-CG exists already: the demo department belongs to it)
         assert "67 event types" in said and "156 handling units" in said, said
+        # Each step is announced as it runs, and said done (the full list, block data and events included,
+        # in test_cli_accounts.py).
+        done = [line[2:].rsplit(" (", 1)[0] for line in loaded.output.splitlines() if line.startswith("✓ ")]
+        assert done == [
+            "areas: streets, communities and grids",
+            "address library: buildings",
+            "address library: dwellings",
+            "demo accounts",
+            "event types and handling units",
+        ], loaded.output
         again = runner.invoke(app, ["demo", "load", "--if-empty"])
         assert again.exit_code == 0 and "already loaded" in again.output
     finally:

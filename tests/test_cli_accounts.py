@@ -53,6 +53,7 @@ def cli_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
             assert f"registry {source}:" in said, said
         assert "entities.business_register" in said and "not loadable yet" not in said, said
         assert "verification tasks:" in said and "verification tasks: 0 created" not in said, said
+        (tmp_path / "var" / "load-output.txt").write_text(loaded.output, encoding="utf-8")
         yield tmp_path / "var"
     for cleared in (get_settings, get_engine, crypto.get_keyring):
         cleared.cache_clear()
@@ -83,7 +84,9 @@ def test_demo_users_json_lists_one_account_per_role(cli_world: Path) -> None:
     }
     assert all(set(a) == {"username", "password", "role", "scope"} for a in accounts)
     community = next(a for a in accounts if a["role"] == "community_staff")
-    assert community["scope"] == {"level": "community", "codes": ["440305007003"]}
+    # 科技园社区 holds no verification tasks in this world (scale 0.01, seed 1): the demo community is the
+    # one of 粤海街道 with the most, 龙城社区 (55 of the street's 198).
+    assert community["scope"] == {"level": "community", "codes": ["440305007008"]}
     # The printed passwords work.
     engine = _engine(cli_world)
     with session_factory(engine)() as session:
@@ -92,6 +95,52 @@ def test_demo_users_json_lists_one_account_per_role(cli_world: Path) -> None:
             == "community_staff"
         )
     assert (cli_world / "demo-accounts.json").stat().st_mode & 0o077 == 0
+
+
+def test_demo_load_announces_each_step(cli_world: Path) -> None:
+    """The load takes minutes: each step is announced as it begins and said done with its time."""
+    output = (cli_world / "load-output.txt").read_text(encoding="utf-8").splitlines()
+    begun = [line[2:].removesuffix(" …") for line in output if line.startswith("▸ ")]
+    done = [line[2:].rsplit(" (", 1)[0] for line in output if line.startswith("✓ ")]
+    steps = [
+        "areas: streets, communities and grids",
+        "address library: buildings",
+        "address library: dwellings",
+        "demo accounts",
+        "event types and handling units",
+        "block data: housing.buildings (standard_addresses.csv)",
+        "block data: housing.dwellings (dwellings.csv)",
+        "block data: population.self_declared (residents_self_declared.csv)",
+        "block data: housing.rentals (rentals.xlsx)",
+        "block data: entities.business_register (business_register.csv)",
+        "verification tasks: the detection rules",
+        "demo accounts: placing the community and grid accounts where the tasks are",
+        "events: hotline_12345.xlsx (filed at their own times, flows replayed)",
+        "events: grid_reports.csv (filed at their own times, flows replayed)",
+        "events: whistles and the deadline pass",
+    ]
+    assert begun == steps and done == steps, output
+
+
+def test_the_demo_community_and_grid_worker_have_verification_tasks(cli_world: Path) -> None:
+    """After `gridgov demo load` the demo community's and the demo grid worker's task lists are not empty:
+    their accounts work where the load made work (in this world 科技园社区 has none)."""
+    from gridgov.tasks.service import list_tasks
+
+    accounts = json.loads(runner.invoke(app, ["demo", "users", "--json"]).stdout)
+    grid = next(a for a in accounts if a["role"] == "grid_worker")
+    # The three grids of 龙城社区 with the most tasks (15, 11 and 10 of its 55).
+    assert grid["scope"] == {
+        "level": "grids",
+        "codes": ["440305007008011", "440305007008019", "440305007008022"],
+    }
+    with session_factory(_engine(cli_world))() as session:
+        for role in ("community_staff", "grid_worker"):
+            account = next(a for a in accounts if a["role"] == role)
+            user = service.get_user_by_name(session, account["username"])
+            principal = service.principal_of(user)
+            assert principal.scope.codes == frozenset(account["scope"]["codes"]), role
+            assert list_tasks(session, principal.scope), role
 
 
 def test_users_create_list_disable(cli_world: Path) -> None:

@@ -697,7 +697,9 @@ class Matcher:
         rows: list[int] = []
         cols: list[int] = []
         for i, n in enumerate(norms):
-            for g in set(_bigrams(n)):
+            # dict.fromkeys, not set: a set's order follows the process's hash seed, and so would the order
+            # of the float sums below (a last-bit difference reorders equal candidates from run to run).
+            for g in dict.fromkeys(_bigrams(n)):
                 gid = vocab.setdefault(g, len(vocab))
                 rows.append(i)
                 cols.append(gid)
@@ -724,7 +726,9 @@ class Matcher:
         self._owner: npt.NDArray[np.int64] = np.zeros(len(norms), dtype=np.int64)
 
     def _candidates(self, norm: str, k: int) -> npt.NDArray[np.int64]:
-        gids = [self._vocab[g] for g in set(_bigrams(norm)) if g in self._vocab]
+        # In text order (not a set's hash order): the scores are sums taken in this order, and equal
+        # candidates leave the top-k cut in an order that follows them (see `_match_norm`).
+        gids = [self._vocab[g] for g in dict.fromkeys(_bigrams(norm)) if g in self._vocab]
         if not gids:
             return np.empty(0, dtype=np.int64)
         keep = [g for g in gids if self._df[g] <= self._max_df] or gids
@@ -922,11 +926,11 @@ class Matcher:
 
     def _children_for(self, q: _Parsed, parents: Sequence[int]) -> list[int]:
         """Children of `parents` whose room is one of the query's numbers (10-601 read as 10 and 601)."""
-        values: set[str] = set()
+        values: dict[str, None] = {}  # ordered (a set's order changes with the hash seed)
         for _kind, v in q.tokens:
-            values.add(v)
+            values[v] = None
             if "-" in v:
-                values.update(v.split("-"))
+                values.update(dict.fromkeys(v.split("-")))
         found: list[int] = []
         for parent in parents:
             if self._has_children[parent]:
@@ -1174,13 +1178,26 @@ class Matcher:
                 s, agreed, level, reason = self._score(q, self._parsed_child(i))
                 scored.append((s, agreed, i, level, reason))
         # Equal scores: more components agreed first, then the closer whole text (it keeps what the
-        # comparison set aside: "004号" against "4号", an admin name written the same way).
-        scored.sort(key=lambda t: (-t[0], -t[1], -Indel.normalized_similarity(q.norm, self._norm_of(t[2]))))
+        # comparison set aside: "004号" against "4号", an admin name written the same way), then the lower
+        # code — equivalent records ("桃源居六区" and "桃源居6区") tie on everything else, and the same input
+        # must give the same answer in every run, whatever order retrieval found them in.
+        scored.sort(
+            key=lambda t: (
+                -t[0],
+                -t[1],
+                -Indel.normalized_similarity(q.norm, self._norm_of(t[2])),
+                self._code_of(t[2]),
+            )
+        )
         out: list[Candidate] = []
         for s, _, i, level, reason in scored[:k]:
             r = self._record(i)
             out.append(Candidate(r.code, r.text, round(s, 4), level, reason, r.parent))
         return out
+
+    def _code_of(self, i: int) -> str:
+        base = len(self.records)
+        return self.records[i].code if i < base else self._child_code[i - base]
 
     def _norm_of(self, i: int) -> str:
         return self._parsed[i].norm if i < len(self._parsed) else self._parsed_child(i).norm

@@ -14,7 +14,15 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 from sqlalchemy.orm import Session
 
@@ -209,6 +217,56 @@ def demo_generate(
         console.print(summary.to_json())
 
 
+class _DemoSteps:
+    """`gridgov demo load`'s steps as they happen (on stderr): a line when a step is done, with the time it
+    took; on a terminal a live line for the running step (its rows so far, for a feed), elsewhere (a log, a
+    pipe) a line as each step begins."""
+
+    def __init__(self, out: Console) -> None:
+        self._out = out
+        self._live = Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            TextColumn("{task.fields[rows]}"),
+            TimeElapsedColumn(),
+            console=out,
+            transient=True,
+        )
+        self._task: TaskID | None = None
+        self._name = ""
+        self._started = 0.0
+
+    def __enter__(self) -> _DemoSteps:
+        self._live.start()
+        return self
+
+    def __exit__(self, exc_type: object, *_rest: object) -> None:
+        self._end(failed=exc_type is not None)
+        self._live.stop()
+
+    def step(self, name: str) -> None:
+        self._end(failed=False)
+        self._name, self._started = name, time.monotonic()
+        self._task = self._live.add_task(name, rows="")
+        if not self._out.is_terminal:
+            self._say(f"▸ {name} …")
+
+    def rows(self, done: int) -> None:
+        if self._task is not None:
+            self._live.update(self._task, rows=f"{done:,} rows")
+
+    def _end(self, *, failed: bool) -> None:
+        if self._task is None:
+            return
+        self._live.remove_task(self._task)
+        self._task = None
+        took = time.monotonic() - self._started
+        self._say(f"{'✗' if failed else '✓'} {self._name} ({took:.1f} s)")
+
+    def _say(self, line: str) -> None:
+        self._out.print(line, markup=False, highlight=False, soft_wrap=True)
+
+
 @demo_app.command("load")
 def demo_load(
     world: Annotated[
@@ -235,8 +293,8 @@ def demo_load(
         if if_empty and areas_loaded(session):
             console.print("demo world already loaded (run `gridgov demo load` without --if-empty to reload)")
             return
-        with console.status("loading the synthetic Nanshan world…"):
-            report = load_demo(session, world_dir=world, events=events, registry=registry)
+        with _DemoSteps(err_console) as steps:
+            report = load_demo(session, world_dir=world, events=events, registry=registry, report=steps)
     for line in report:
         console.print(line)
 
@@ -386,14 +444,21 @@ def demo_users(as_json: Annotated[bool, typer.Option("--json", help="Print JSON"
             )
         )
         return
-    table = Table(title="demo accounts")
-    for column in ("username", "password", "role", "scope", "org unit"):
-        table.add_column(column)
+    # Plain lines, not a table: a table cuts its cells to the terminal's width ("LrX4JG7i_6ag…"), and a
+    # password cut short cannot log in. soft_wrap: Rich inserts no line break; the terminal wraps.
+    console.print("demo accounts — username / password:", markup=False, highlight=False)
     for account in accounts:
         row = asdict(account)
         scope = f"{row['scope']['level']}: {', '.join(row['scope']['codes'])}"
-        table.add_row(account.username, account.password, account.role, scope, account.org_unit)
-    console.print(table)
+        console.print(
+            f"  {account.username} / {account.password}", soft_wrap=True, markup=False, highlight=False
+        )
+        console.print(
+            f"      {account.role} · {scope} · {account.org_unit}",
+            soft_wrap=True,
+            markup=False,
+            highlight=False,
+        )
 
 
 # ------------------------------------------------------------------------------------------------ users

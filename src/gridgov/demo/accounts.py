@@ -1,5 +1,9 @@
 """One demo account per role, with scopes in a real street (粤海街道) and community (科技园社区).
 
+Once the block data is in and the rules have made their verification tasks, the demo community and grid
+accounts are placed where that work is (`place_demo_accounts`): 科技园社区 when tasks lie in it, else the
+community of 粤海街道 with the most — a newcomer logging in as either should find tasks to answer.
+
 Passwords are random, made when the accounts are created, and kept in ``<var_dir>/demo-accounts.json``
 (mode 0600) so that ``gridgov demo users`` can print them; nothing secret is written in the code.
 """
@@ -12,13 +16,13 @@ import secrets
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from gridgov.accounts import service
 from gridgov.accounts.models import UserAccount
 from gridgov.accounts.permissions import Role
-from gridgov.areas.models import Grid
+from gridgov.areas.models import Community, Grid
 from gridgov.core.errors import NotFound
 from gridgov.core.settings import get_settings
 
@@ -109,25 +113,107 @@ def accounts_file() -> Path:
     return get_settings().var_dir / "demo-accounts.json"
 
 
-def _demo_grids(session: Session) -> tuple[str, ...]:
-    """Three grids of the demo community, those with the most addresses first (so the demo shows data)."""
-    from sqlalchemy import func
-
+def _demo_grids(
+    session: Session, community: str = DEMO_COMMUNITY, *, by_tasks: bool = False
+) -> tuple[str, ...]:
+    """Three grids of the demo community, those with the most addresses first (so the demo shows data);
+    ``by_tasks``: those with the most open verification tasks first."""
     from gridgov.address.models import StdAddress
+    from gridgov.tasks.models import Task
 
-    counts = select(StdAddress.grid_code, func.count().label("n")).group_by(StdAddress.grid_code).subquery()
+    addresses = (
+        select(StdAddress.grid_code, func.count().label("n")).group_by(StdAddress.grid_code).subquery()
+    )
+    tasks = (
+        select(Task.grid_code, func.count().label("n"))
+        .where(Task.state == "open", Task.community_code == community)
+        .group_by(Task.grid_code)
+        .subquery()
+    )
     codes = tuple(
         session.scalars(
             select(Grid.code)
-            .outerjoin(counts, counts.c.grid_code == Grid.code)
-            .where(Grid.community_code == DEMO_COMMUNITY)
-            .order_by(func.coalesce(counts.c.n, 0).desc(), Grid.code)
+            .outerjoin(tasks, tasks.c.grid_code == Grid.code)
+            .outerjoin(addresses, addresses.c.grid_code == Grid.code)
+            .where(Grid.community_code == community)
+            .order_by(
+                *([func.coalesce(tasks.c.n, 0).desc()] if by_tasks else []),
+                func.coalesce(addresses.c.n, 0).desc(),
+                Grid.code,
+            )
             .limit(3)
         )
     )
     if not codes:
         raise NotFound("Load the areas before the demo accounts (`gridgov demo load`)")
     return codes
+
+
+@dataclass(frozen=True)
+class DemoPlace:
+    """Where the demo community account works (a community) and the demo grid worker (its grids)."""
+
+    community: str
+    community_name: str
+    grids: tuple[str, ...]
+
+
+def where_the_work_is(session: Session) -> DemoPlace | None:
+    """The demo community and grids with open verification tasks: 科技园社区 when any lie in it, else the
+    community of 粤海街道 with the most (the lower code on a tie); its three grids with the most. None when
+    no open task lies in 粤海街道 (the block data not loaded, say)."""
+    from gridgov.tasks.models import Task
+
+    per_community: dict[str | None, int] = {
+        code: n
+        for code, n in session.execute(
+            select(Task.community_code, func.count())
+            .where(Task.state == "open", Task.street_code == DEMO_STREET, Task.community_code.is_not(None))
+            .group_by(Task.community_code)
+        )
+    }
+    if not per_community:
+        return None
+    community: str | None = DEMO_COMMUNITY
+    if not per_community.get(DEMO_COMMUNITY):
+        community = min(per_community, key=lambda code: (-per_community[code], code or ""))
+    assert community is not None
+    name = session.scalars(select(Community.name).where(Community.code == community)).one()
+    return DemoPlace(community, name, _demo_grids(session, community, by_tasks=True))
+
+
+def place_demo_accounts(session: Session, place: DemoPlace) -> list[DemoAccount]:
+    """Give the demo community account ``place``'s community and the demo grid worker its grids (names and
+    org unit follow: "<community>工作站", "<community>网格员"); the accounts file follows. Returns the
+    accounts as now kept."""
+    unit = service.get_or_create_org_unit(
+        session, code=f"W-{place.community}", name=f"{place.community_name}工作站", kind="workstation"
+    )
+    moved = {
+        "demo.community": (service.parse_scope("community", [place.community]), "工作站"),
+        "demo.grid": (service.parse_scope("grids", list(place.grids)), "网格员"),
+    }
+    accounts = []
+    for account in read_demo_accounts():
+        if account.username in moved:
+            scope, title = moved[account.username]
+            user = session.scalars(select(UserAccount).where(UserAccount.username == account.username)).one()
+            user.scope_level = scope.level.value
+            user.scope_codes = ",".join(sorted(scope.codes))
+            user.display_name = f"{place.community_name}{title}"
+            user.org_unit_id = unit.id
+            account = DemoAccount(
+                account.username,
+                account.password,
+                account.role,
+                scope.describe(),
+                user.display_name,
+                unit.name,
+            )
+        accounts.append(account)
+    session.flush()
+    _write(accounts)
+    return accounts
 
 
 def create_demo_accounts(session: Session) -> list[DemoAccount]:

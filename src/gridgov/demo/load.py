@@ -1,16 +1,17 @@
 """`gridgov demo load`: put the synthetic Nanshan world into the database through the real import paths.
 
-What the platform can hold grows issue by issue; today: the area hierarchy, the address library, one
-account per role, event types and units, the block data (buildings, dwellings, people, rentals, legal
-entities, through the import pipeline) and the historical events.
-Feeds of the world that no loader exists for yet are listed as waiting, not silently skipped.
+The area hierarchy, the address library, one account per role, event types and units, the block data
+(buildings, dwellings, people, rentals, legal entities, through the import pipeline, then the detection
+rules' verification tasks) and the historical events. Feeds of the world that no loader exists for are
+listed as waiting, not silently skipped. Each step is announced as it begins (`LoadReport`): the whole
+load takes minutes.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from pathlib import Path
+from typing import Protocol
 
 from sqlalchemy.orm import Session
 
@@ -20,7 +21,25 @@ from gridgov.areas.service import load_nanshan_areas
 from gridgov.audit.service import record
 from gridgov.core.errors import InvalidInput
 from gridgov.core.settings import get_settings
-from gridgov.demo.accounts import create_demo_accounts
+from gridgov.demo.accounts import create_demo_accounts, place_demo_accounts, where_the_work_is
+
+
+class LoadReport(Protocol):
+    """Told of the load's progress: `gridgov demo load` shows it on the terminal."""
+
+    def step(self, name: str) -> None:
+        """A step begins (the one before it is done)."""
+
+    def rows(self, done: int) -> None:
+        """Rows the running step has handled so far (the block-data feeds report chunk by chunk)."""
+
+
+class _Silent:
+    def step(self, name: str) -> None:
+        pass
+
+    def rows(self, done: int) -> None:
+        pass
 
 
 def default_world_dir() -> Path:
@@ -28,7 +47,7 @@ def default_world_dir() -> Path:
     return settings.var_dir / f"demo-world-s{settings.demo_scale:g}-seed{settings.demo_seed}"
 
 
-def ensure_world(world_dir: Path | None) -> Path:
+def ensure_world(world_dir: Path | None, report: LoadReport | None = None) -> Path:
     """The given world, or the default one, generated on first use."""
     if world_dir is not None:
         if not (world_dir / "manifest.json").is_file():
@@ -42,6 +61,9 @@ def ensure_world(world_dir: Path | None) -> Path:
         from gridgov.demo.generate import generate_world
 
         settings = get_settings()
+        (report or _Silent()).step(
+            f"generating the demo world (scale {settings.demo_scale:g}, seed {settings.demo_seed})"
+        )
         generate_world(target, scale=settings.demo_scale, seed=settings.demo_seed)
     return target
 
@@ -63,21 +85,29 @@ def load_demo(
     world_dir: Path | None = None,
     events: bool = True,
     registry: bool = True,
-    progress: Callable[[str, int], None] | None = None,
+    report: LoadReport | None = None,
 ) -> list[str]:
-    """Load the world; returns report lines (what was loaded, what waits for a later loader).
+    """Load the world; returns report lines (what was loaded, what waits for a loader).
 
     ``registry``: import the block-data feeds through the import pipeline (committing what came before,
-    as the pipeline commits chunk by chunk); ``progress(feed, rows)`` is told of every chunk."""
-    world = ensure_world(world_dir)
+    as the pipeline commits chunk by chunk), run the detection rules and place the demo community and grid
+    accounts where their tasks are. ``report`` is told of every step as it begins, and of the rows of
+    each feed chunk by chunk."""
+    report = report or _Silent()
+    world = ensure_world(world_dir, report)
     manifest = json.loads((world / "manifest.json").read_text(encoding="utf-8"))
+    report.step("areas: streets, communities and grids")
     stats = load_nanshan_areas(session)
     record_area_load(session, stats)
+    report.step("address library: buildings")
     buildings = import_file(session, world / "addresses" / "standard_addresses.csv", source="demo-world")
+    report.step("address library: dwellings")
     dwellings = import_file(session, world / "addresses" / "dwellings.csv", source="demo-world")
+    report.step("demo accounts")
     accounts = create_demo_accounts(session)
     from gridgov.events.service import seed_categories, seed_org_units
 
+    report.step("event types and handling units")
     units = seed_org_units(session)
     categories = seed_categories(session)
     lines = [
@@ -93,10 +123,18 @@ def load_demo(
     loaded = {"addresses/standard_addresses.csv", "addresses/dwellings.csv"}
     if registry:
         session.commit()
-        lines += load_demo_registry(session, world, progress=progress)
+        lines += load_demo_registry(session, world, report=report)
         loaded |= {name for feed, _source in REGISTRY_FEEDS for name in (feed, feed.replace(".xlsx", ".csv"))}
+        report.step("demo accounts: placing the community and grid accounts where the tasks are")
+        place = where_the_work_is(session)
+        if place is not None:
+            place_demo_accounts(session, place)
+            lines.append(
+                f"demo accounts: demo.community works in {place.community_name} ({place.community}), "
+                f"demo.grid in its grids {', '.join(place.grids)}: where the verification tasks are"
+            )
     if events:
-        lines += load_demo_events(session, world)
+        lines += load_demo_events(session, world, report=report)
         loaded |= {feed for feed in EVENT_FEEDS if (world / feed).exists()}
     # (The *_truth.csv files are the generator's answers, for tests and benchmarks: not feeds.)
     waiting = sorted(
@@ -105,53 +143,44 @@ def load_demo(
         if name not in loaded and not str(name).endswith("_truth.csv")
     )
     if waiting:
-        lines.append(
-            "generated but not loadable yet (their import paths come with later issues): "
-            + ", ".join(waiting)
-        )
+        lines.append("generated but not loadable yet (no import path for them): " + ", ".join(waiting))
     return lines
 
 
-def load_demo_registry(
-    session: Session, world: Path, *, progress: Callable[[str, int], None] | None = None
-) -> list[str]:
+def load_demo_registry(session: Session, world: Path, *, report: LoadReport | None = None) -> list[str]:
     """The world's block data through the import pipeline, deliberately bad rows included (they end in
     the quarantine, with their reasons); one report line per feed."""
     from gridgov.core.db import session_factory
     from gridgov.ingest.service import ingest_file
     from gridgov.rules.service import run_rules
 
+    report = report or _Silent()
     factory = session_factory(session.get_bind().engine)
     lines = []
     for feed, source in REGISTRY_FEEDS:
         path = world / feed
         if not path.exists():
             path = path.with_suffix(".csv")  # a world written with --no-xlsx has CSV instead
-        report = ingest_file(
+        report.step(f"block data: {source} ({path.name})")
+        batch = ingest_file(
             factory,
             path,
             source=source,
             started_by="demo",
-            progress=_progress_of(feed, progress),
+            progress=report.rows,
             workers=2,  # the next chunk mapped and matched in a second process while one is written
         )
         lines.append(
-            f"registry {source}: {report.rows} rows → {report.accepted} accepted, {report.merged} merged, "
-            f"{report.unchanged} unchanged, {report.quarantined} quarantined (batch {report.batch})"
+            f"registry {source}: {batch.rows} rows → {batch.accepted} accepted, {batch.merged} merged, "
+            f"{batch.unchanged} unchanged, {batch.quarantined} quarantined (batch {batch.batch})"
         )
     # Then the detection rules over everything loaded: the verification tasks the data implies.
+    report.step("verification tasks: the detection rules")
     created = run_rules(session)
     session.commit()
     made = ", ".join(f"{rule} {count}" for rule, count in created.items() if count)
     lines.append(f"verification tasks: {sum(created.values())} created ({made or 'none'})")
     return lines
-
-
-def _progress_of(feed: str, progress: Callable[[str, int], None] | None) -> Callable[[int], None] | None:
-    if progress is None:
-        return None
-    report = progress
-    return lambda rows: report(feed, rows)
 
 
 def record_area_load(session: Session, stats: AreaStats) -> None:
@@ -170,7 +199,9 @@ EVENT_FEEDS = ("events/hotline_12345.xlsx", "events/grid_reports.csv")
 WHISTLES_PER_STREET = 2
 
 
-def load_demo_events(session: Session, world: Path, *, limit: int | None = None) -> list[str]:
+def load_demo_events(
+    session: Session, world: Path, *, limit: int | None = None, report: LoadReport | None = None
+) -> list[str]:
     """The world's historical events: 12345 work orders and grid reports filed at their own times with
     their flows replayed; a few open multi-department ones whistled; the deadline pass run (the overdue
     ones turn red and are supervised from above). ``limit`` rows per feed (tests)."""
@@ -180,17 +211,20 @@ def load_demo_events(session: Session, world: Path, *, limit: int | None = None)
     from gridgov.events.models import Event, EventCategory
     from gridgov.events.workflow import State
 
+    report = report or _Silent()
     lines: list[str] = []
     for feed in EVENT_FEEDS:
         path = world / feed
         if not path.exists():
             continue
-        report = service.import_reports(session, path, limit=limit)
+        report.step(f"events: {path.name} (filed at their own times, flows replayed)")
+        imported = service.import_reports(session, path, limit=limit)
         lines.append(
-            f"events from {feed}: {report.imported} filed, {report.unchanged} already there, "
-            f"{report.rejected} rejected (kept with reasons: {report.rejects_file or '-'}), "
-            f"{report.history_incomplete} with a flow that stops short"
+            f"events from {feed}: {imported.imported} filed, {imported.unchanged} already there, "
+            f"{imported.rejected} rejected (kept with reasons: {imported.rejects_file or '-'}), "
+            f"{imported.history_incomplete} with a flow that stops short"
         )
+    report.step("events: whistles and the deadline pass")
     open_multi = session.scalars(
         select(Event)
         .join(EventCategory, EventCategory.id == Event.category_id)
