@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import io
 from datetime import datetime
 from typing import Annotated, Any
@@ -17,6 +16,7 @@ from gridgov.accounts.deps import CurrentPrincipal, require
 from gridgov.accounts.permissions import Permission, Role
 from gridgov.accounts.scoping import Principal
 from gridgov.core.deps import DbSession
+from gridgov.core.exports import SafeCsvWriter
 
 router = APIRouter(tags=["accounts"])
 # How each route is scoped, for the route-walking test (tests/test_scope_walk.py).
@@ -229,7 +229,7 @@ def export_users(
 ) -> Response:
     header, rows = service.export_users(session, principal, reason)
     buffer = io.StringIO()
-    writer = csv.writer(buffer)
+    writer = SafeCsvWriter(buffer)  # a name or unit written as =… stays text in a spreadsheet
     writer.writerow(header)
     writer.writerows(rows)
     return Response(

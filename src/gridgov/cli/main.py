@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import time
@@ -19,6 +18,7 @@ from rich.table import Table
 from sqlalchemy.orm import Session
 
 from gridgov.core.errors import GridgovError
+from gridgov.core.exports import SafeCsvWriter, append_row
 
 app = typer.Typer(help="gridgov 网格化社会治理平台 — grid-based urban governance.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
@@ -345,7 +345,7 @@ def areas_export(
             count = len(rows)
             if chosen is ExportFormat.csv:
                 with output.open("w", encoding="utf-8-sig", newline="") as handle:
-                    writer = csv.writer(handle)
+                    writer = SafeCsvWriter(handle)
                     writer.writerow(header)
                     writer.writerows(rows)
             else:
@@ -353,9 +353,9 @@ def areas_export(
 
                 workbook = Workbook(write_only=True)
                 sheet = workbook.create_sheet(level.value)
-                sheet.append(header)
+                append_row(sheet, header)
                 for row in rows:
-                    sheet.append(row)
+                    append_row(sheet, row)
                 workbook.save(output)
     console.print(f"wrote {output}" + (f" ({count} rows)" if count is not None else ""))
 

@@ -49,6 +49,12 @@ class Settings(BaseSettings):
     # How long a server process trusts a bearer token it has resolved without asking the database again.
     # A token revoked (or an account disabled) in this process stops at once; in another process within this.
     token_cache_seconds: float = Field(default=5.0, ge=0, le=300)
+    # XLSX read from outside (feeds, address files): refused before parsing when its parts unpack to more
+    # than this in all, when its shared-strings table (kept in memory while reading) unpacks to more than
+    # this, or when a part over 1 MB unpacks to more than this many times its packed size (core/xlsx.py).
+    xlsx_max_unpacked_bytes: int = Field(default=2 * 1024 * 1024 * 1024, ge=1)
+    xlsx_max_shared_strings_bytes: int = Field(default=256 * 1024 * 1024, ge=1)
+    xlsx_max_ratio: float = Field(default=100.0, ge=1)
 
     @property
     def resolved_database_url(self) -> str:

@@ -40,6 +40,7 @@ from gridgov.core import crypto
 from gridgov.core.clock import now as clock_now
 from gridgov.core.db import transaction
 from gridgov.core.errors import InvalidInput, NotFound
+from gridgov.core.exports import append_row
 from gridgov.core.files import sha256_of
 from gridgov.core.i18n import translate
 from gridgov.ingest.mapping import MappedRow, MappingSpec, Problem, builtin_spec_texts, load_spec, map_row
@@ -1642,11 +1643,11 @@ def export_quarantine(session: Session, batch_id: int, out: Path, *, lang: str =
     sheet.title = "quarantine"
     columns = spec.columns
     extra = [translate("ingest.quarantine.row", lang), translate("ingest.quarantine.reason", lang)]
-    sheet.append([*columns, *extra])
+    append_row(sheet, [*columns, *extra])
     for row in held:
         cells = row.cells or {}
         reasons = "；".join(describe_problem(problem, lang) for problem in row.problems)
-        sheet.append([cells.get(column) for column in columns] + [row.row_number, reasons])
+        append_row(sheet, [cells.get(column) for column in columns] + [row.row_number, reasons])
     out.parent.mkdir(parents=True, exist_ok=True)
     book.save(out)
     return len(held)

@@ -40,6 +40,7 @@ from gridgov.core.clock import now as clock_now
 from gridgov.core.db import transaction
 from gridgov.core.errors import Conflict, GridgovError, InvalidInput, NotFound
 from gridgov.core.files import sha256_of
+from gridgov.core.xlsx import check_archive
 from gridgov.ingest import service
 from gridgov.ingest.mapping import load_spec
 from gridgov.ingest.models import Batch, Source
@@ -283,7 +284,12 @@ def mark_failed(factory: sessionmaker[Session], batch_id: int, error: str) -> No
 
 def check_readable(path: Path, file_format: str) -> None:
     """Refuse a file the reader cannot open (no header, not a workbook, …) or that holds no row, before a
-    batch is opened for it (InvalidInput with the reason)."""
+    batch is opened for it (InvalidInput with the reason). A workbook is only checked as an archive here
+    (its directory: bounded work, a zip bomb refused): parsing it is the import's work, in the background,
+    and a workbook that turns out unreadable or empty fails its batch with the reason."""
+    if file_format == "xlsx":
+        check_archive(path)
+        return
     rows = read_rows(path, file_format)
     try:
         first = next(iter(rows), None)
