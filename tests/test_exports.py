@@ -67,7 +67,7 @@ def test_the_quarantine_download_holds_a_feed_formula_as_text(client: TestClient
     assert started.status_code == 202, started.text
     batch = wait_for_batch(client, started.json()["batch"])
     assert batch["quarantined"] == 1
-    download = client.get(started.json()["quarantine"])
+    download = client.get(started.json()["quarantine"], params={"reason": "修正后重新导入"})
     assert download.status_code == 200
     sheet = load_workbook(io.BytesIO(download.content)).active
     assert sheet is not None

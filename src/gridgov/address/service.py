@@ -35,6 +35,7 @@ from gridgov.areas.scope import AreaScope, ScopeLevel
 from gridgov.core import clock
 from gridgov.core.errors import Forbidden, InvalidInput, NotFound
 from gridgov.core.exports import SafeCsvWriter
+from gridgov.core.private_files import open_private, private_dir
 from gridgov.core.settings import get_settings
 from gridgov.core.xlsx import open_workbook, sheet_rows, split_row
 
@@ -386,12 +387,11 @@ def _flush(session: Session, pending: list[dict[str, Any]]) -> int:
 def _write_rejects(
     path: Path, header: list[str], rejects: list[tuple[int, dict[str, str] | None, str]]
 ) -> Path:
-    folder = get_settings().var_dir / "rejects"
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = private_dir(get_settings().var_dir / "rejects")  # rejected rows hold personal data: 0700/0600
     stamp = clock.now().strftime("%Y%m%d-%H%M%S")
     target = folder / f"{path.stem}.rejected-{stamp}.csv"
     columns = [*header, "line", "reason"]
-    with target.open("w", encoding="utf-8-sig", newline="") as handle:
+    with open_private(target, "w", encoding="utf-8-sig", newline="") as handle:
         writer = SafeCsvWriter(handle)
         writer.writerow(columns)
         for line, row, reason in rejects:

@@ -767,15 +767,19 @@ def rules_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None
 @app.command()
 def quarantine(
     batch: Annotated[int, typer.Argument(help="The import batch (printed by gridgov ingest)")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="XLSX file to write")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="XLSX file to write (mode 0600)")],
+    reason: Annotated[
+        str, typer.Option(help="Why you need the rows in clear (they hold personal data; audited)")
+    ],
     lang: Annotated[str, typer.Option(help="Language of the reasons: zh-CN or en")] = "zh-CN",
 ) -> None:
     """Write a batch's quarantined rows as XLSX, with their row number and reasons: fix the cells and
-    import the file again with the same --source; the fixed rows go in and are marked replayed."""
+    import the file again with the same --source; the fixed rows go in and are marked replayed. The rows
+    hold personal data in clear: a reason is required, and the export is audited."""
     from gridgov.ingest.service import export_quarantine
 
     with clear_errors(), _session() as session:
-        count = export_quarantine(session, batch, out, lang=lang)
+        count = export_quarantine(session, batch, out, reason=reason, lang=lang)
     console.print(f"{count} quarantined rows → {out}", markup=False)
 
 

@@ -55,6 +55,9 @@ class Settings(BaseSettings):
     xlsx_max_unpacked_bytes: int = Field(default=2 * 1024 * 1024 * 1024, ge=1)
     xlsx_max_shared_strings_bytes: int = Field(default=256 * 1024 * 1024, ge=1)
     xlsx_max_ratio: float = Field(default=100.0, ge=1)
+    # Most rows one HTTP push may carry (POST /api/ingest/push/NAME): more is refused with 413, the body
+    # kept in the inbox; a bigger feed goes in several pushes or as an upload.
+    push_max_rows: int = Field(default=100_000, ge=1)
 
     @property
     def resolved_database_url(self) -> str:
