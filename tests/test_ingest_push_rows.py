@@ -65,7 +65,7 @@ def test_a_json_array_is_converted_block_by_block_with_the_same_rows(
     assert kind == "jsonl"
     assert [json.loads(line) for line in lines.read_text(encoding="utf-8").splitlines()] == rows
     assert lines.stat().st_mode & 0o777 == 0o600
-    for broken in ('[{"a": 1}', '[{"a": 1} {"b": 2}]', "[1,]", "[1] x"):
+    for broken in ('[{"a": 1}', '[{"a": 1} {"b": 2}]', "[1,]", "[1] x", "[" * 100_000 + "]" * 100_000):
         body.write_text(broken)
         with pytest.raises(sources.InvalidInput, match="not valid JSON"):
             sources.feed_file_of(body, max_rows=10)

@@ -113,18 +113,27 @@ def _xlsx_rows(path: Path, sheet: str | None) -> Iterator[RawRow]:
 
 
 def _jsonl_rows(path: Path) -> Iterator[RawRow]:
-    text = _decode(path.read_bytes(), path.name)
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            data = json.loads(line)
-        except json.JSONDecodeError:
-            yield RawRow(number, {}, [Problem("bad_json", detail="the line is not JSON")], raw=[line])
-            continue
-        if not isinstance(data, dict):
-            yield RawRow(
-                number, {}, [Problem("bad_json", detail="the line is not a JSON object")], raw=[line]
-            )
-            continue
-        yield RawRow(number, {str(k): None if v is None else str(v) for k, v in data.items()})
+    # Line by line (one line in memory, whatever the file's size); a line that is not UTF-8 is read as
+    # GB18030, as a whole file would be.
+    with path.open("rb") as handle:
+        for number, data in enumerate(handle, start=1):
+            if number == 1:
+                data = data.removeprefix(b"\xef\xbb\xbf")
+            try:
+                line = data.decode("utf-8")
+            except UnicodeDecodeError:
+                line = data.decode("gb18030", errors="replace")
+            line = line.rstrip("\r\n")
+            if not line.strip():
+                continue
+            try:
+                value = json.loads(line)
+            except (json.JSONDecodeError, RecursionError):  # (nested too deeply for the parser)
+                yield RawRow(number, {}, [Problem("bad_json", detail="the line is not JSON")], raw=[line])
+                continue
+            if not isinstance(value, dict):
+                yield RawRow(
+                    number, {}, [Problem("bad_json", detail="the line is not a JSON object")], raw=[line]
+                )
+                continue
+            yield RawRow(number, {str(k): None if v is None else str(v) for k, v in value.items()})

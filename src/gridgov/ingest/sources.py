@@ -292,17 +292,40 @@ def check_readable(path: Path, file_format: str) -> None:
     if file_format == "xlsx":
         check_archive(path)
         return
-    rows = read_rows(path, file_format)
-    try:
-        first = next(iter(rows), None)
-    except UnicodeDecodeError as exc:  # pragma: no cover - GB18030 decodes nearly any byte string
-        raise InvalidInput(f"'{path.name}' is not UTF-8 or GB18030 text") from exc
-    finally:
-        close = getattr(rows, "close", None)
-        if callable(close):
-            close()
+    with tempfile.TemporaryDirectory(prefix="gridgov-head-") as scratch:
+        # A big CSV or JSON Lines file is judged by its head (whole lines of the first MB): the readers
+        # read a file whole, and a request must not read a feed of a gigabyte to see its first row.
+        head = _head_of(path, Path(scratch))
+        rows = read_rows(head, file_format)
+        try:
+            first = next(iter(rows), None)
+        except UnicodeDecodeError as exc:  # pragma: no cover - GB18030 decodes nearly any byte string
+            raise InvalidInput(f"'{path.name}' is not UTF-8 or GB18030 text") from exc
+        finally:
+            close = getattr(rows, "close", None)
+            if callable(close):
+                close()
     if first is None:
         raise InvalidInput(f"'{path.name}' holds no rows")
+
+
+HEAD_BYTES = 1 << 20
+
+
+def _head_of(path: Path, scratch: Path) -> Path:
+    """``path`` itself when small; else a copy of its first whole lines up to ``HEAD_BYTES`` (a line
+    break is one byte in UTF-8 and GB18030 alike, never part of another character) under ``scratch``."""
+    if path.stat().st_size <= HEAD_BYTES:
+        return path
+    with path.open("rb") as handle:
+        data = handle.read(HEAD_BYTES)
+    cut = data.rfind(b"\n")
+    if cut < 0:
+        return path  # one line longer than the head: read it all
+    head = scratch / path.name
+    with open_private(head, "wb") as out:
+        out.write(data[: cut + 1])
+    return head
 
 
 async def store_stream(
@@ -517,6 +540,8 @@ def _json_array_to_lines(body: Path, lines: Path, limit: int) -> int:
                     if more():
                         continue
                     raise broken("an element is cut off or malformed") from None
+                except RecursionError:
+                    raise broken("an element nested too deeply") from None
                 if end == len(text) and more():
                     continue  # a number at the end of the block may go on in the next one
                 break
