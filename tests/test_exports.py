@@ -106,3 +106,23 @@ def test_the_users_export_escapes_a_formula_in_a_name(
     header = rows[0]
     mine = next(row for row in rows if row[header.index("username")] == username)
     assert mine[header.index("display_name")] == "'" + FORMULA
+
+
+def test_an_address_rejects_file_escapes_a_formula_and_is_private(
+    empty_engine_factory: Callable[[str], Engine], tmp_path: Path
+) -> None:
+    from gridgov.address.service import import_file
+    from gridgov.core.db import session_factory
+
+    engine = empty_engine_factory("sqlite")
+    source = tmp_path / "library.txt"
+    source.write_text("=1+2 just latin letters\n", encoding="utf-8")
+    with session_factory(engine)() as session:
+        report = import_file(session, source, fmt="lines")
+        session.commit()
+    assert report.rejected == 1 and report.rejects_file is not None
+    rejects = Path(report.rejects_file)
+    with rejects.open(encoding="utf-8-sig", newline="") as handle:
+        rows = list(csv.reader(handle))
+    assert rows[1][0] == "'=1+2 just latin letters"
+    assert rejects.stat().st_mode & 0o777 == 0o600 and rejects.parent.stat().st_mode & 0o777 == 0o700

@@ -48,6 +48,10 @@ def loaded(tmp_path: Path, demo_world: Path, monkeypatch: pytest.MonkeyPatch) ->
     from gridgov.demo.load import load_demo
 
     var = tmp_path / "var"
+    # The area synthesis cache is expensive and holds no personal data: reuse the suite's.
+    cache = Path(str(get_settings().var_dir)) / "cache"
+    if cache.exists():
+        shutil.copytree(cache, var / "cache")
     monkeypatch.setenv("GRIDGOV_VAR_DIR", str(var))
     monkeypatch.delenv("GRIDGOV_DATABASE_URL", raising=False)
     monkeypatch.delenv("GRIDGOV_SECRET_KEY", raising=False)

@@ -1739,7 +1739,7 @@ def reencrypt_registry(session: Session, *, batch_rows: int = 5000) -> int:
     changed = 0
     for table, column, context in _ENCRYPTED_FIELDS:
         statement = (
-            update(table).where(table.c.id == bindparam("row_id")).values({column: bindparam("token")})
+            update(table).where(table.c.id == bindparam("b_id")).values({column: bindparam("b_token")})
         )
         last = 0
         while True:
@@ -1753,7 +1753,7 @@ def reencrypt_registry(session: Session, *, batch_rows: int = 5000) -> int:
                 break
             last = rows[-1][0]
             fresh = [
-                {"row_id": row_id, "token": new}
+                {"b_id": row_id, "b_token": new}  # (not "row_id": the quarantine has such a column)
                 for row_id, token in rows
                 if isinstance(token, str) and (new := keyring.reencrypt(token, context)) != token
             ]
