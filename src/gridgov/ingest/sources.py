@@ -407,7 +407,7 @@ class TooManyRows(UnreadableBody):
     http_status = 413
 
 
-_READ_CHARS = 1 << 20  # text read at a time when a body is streamed
+_READ_CHARS = 1 << 16  # text read at a time when a body is streamed
 
 
 def feed_file_of(body: Path, *, max_rows: int | None = None) -> tuple[Path, str]:
@@ -544,6 +544,7 @@ def _json_array_to_lines(body: Path, lines: Path, limit: int) -> int:
                     raise broken("an element nested too deeply") from None
                 if end == len(text) and more():
                     continue  # a number at the end of the block may go on in the next one
+                want = _READ_CHARS  # read ahead faster only while one element is longer than a block
                 break
             count += 1
             if count > limit:
