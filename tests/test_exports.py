@@ -5,6 +5,7 @@ numbers stay numbers. End to end through the quarantine download and the users e
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import uuid
 from collections.abc import Callable
@@ -67,6 +68,13 @@ def test_the_quarantine_download_holds_a_feed_formula_as_text(client: TestClient
     assert started.status_code == 202, started.text
     batch = wait_for_batch(client, started.json()["batch"])
     assert batch["quarantined"] == 1
+    # The uploaded feed is kept private to the platform's user (it holds personal data).
+    from gridgov.core.settings import get_settings
+    from gridgov.ingest import sources
+
+    sha = hashlib.sha256(as_csv(rows)).hexdigest()
+    kept = sources.uploads_dir(get_settings().var_dir) / sha / started.json()["file"]
+    assert kept.stat().st_mode & 0o777 == 0o600 and kept.parent.stat().st_mode & 0o777 == 0o700
     download = client.get(started.json()["quarantine"], params={"reason": "修正后重新导入"})
     assert download.status_code == 200
     sheet = load_workbook(io.BytesIO(download.content)).active

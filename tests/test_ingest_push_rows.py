@@ -42,7 +42,10 @@ def test_a_push_with_more_rows_than_allowed_is_refused_and_kept(
         assert response.status_code == 413, response.text
         error = response.json()["error"]
         assert error["code"] == "too_many_rows" and "3" in error["message"]
-        assert (inbox / error["details"]["kept"]).read_bytes() == body
+        kept = inbox / error["details"]["kept"]
+        assert kept.read_bytes() == body
+        # A pushed body holds personal data: private to the platform's user.
+        assert kept.stat().st_mode & 0o777 == 0o600 and inbox.stat().st_mode & 0o777 == 0o700
     three = push(anonymous_client, name, token, json.dumps(entity_rows(3)).encode(), "application/json")
     assert three.status_code == 200, three.text
     assert three.json()["rows"] == 3
