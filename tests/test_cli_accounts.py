@@ -230,6 +230,8 @@ def test_keys_rotate_reencrypts_and_old_keys_still_read(cli_world: Path) -> None
 
     before = tokens()
     registry_before = registry_tokens()
+    quarantine_before = [json.loads(str(t)) for t in _scalars(engine, "SELECT cells FROM ingest_quarantine")]
+    assert quarantine_before and all(isinstance(t, str) for t in quarantine_before)
     registry_fields = (
         sum(1 for pair in registry_before for t in pair if t)
         + sum(
@@ -244,6 +246,7 @@ def test_keys_rotate_reencrypts_and_old_keys_still_read(cli_world: Path) -> None
                 engine, "SELECT landlord_phone_enc FROM reg_rental WHERE landlord_phone_enc IS NOT NULL"
             )
         )
+        + len(quarantine_before)  # each quarantined row's cells: one encrypted field
     )
     old_key = {crypto.key_id_of(t) for t in before}
     assert len(before) >= 8 and len(old_key) == 1 and len(registry_before) > 1000
@@ -261,6 +264,11 @@ def test_keys_rotate_reencrypts_and_old_keys_still_read(cli_world: Path) -> None
     assert [
         crypto.load_keyring().decrypt(pair[0], "reg_person.id_number") for pair in registry_after[:50]
     ] == [crypto.load_keyring().decrypt(pair[0], "reg_person.id_number") for pair in registry_before[:50]]
+    quarantine_after = [json.loads(str(t)) for t in _scalars(engine, "SELECT cells FROM ingest_quarantine")]
+    assert {crypto.key_id_of(t) for t in quarantine_after} == {crypto.key_id_of(t) for t in tokens()}
+    assert [crypto.load_keyring().decrypt(t, "ingest_quarantine.cells") for t in quarantine_after[:20]] == [
+        crypto.load_keyring().decrypt(t, "ingest_quarantine.cells") for t in quarantine_before[:20]
+    ]
     after = tokens()
     new_key = {crypto.key_id_of(t) for t in after}
     assert new_key.isdisjoint(old_key) and len(new_key) == 1

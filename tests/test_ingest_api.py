@@ -219,7 +219,7 @@ def test_upload_runs_in_the_background_and_its_quarantine_downloads(client: Test
     assert (batch["rows"], batch["accepted"], batch["quarantined"]) == (7, 5, 2)
     assert batch["accepted"] + batch["merged"] + batch["unchanged"] + batch["quarantined"] == batch["rows"]
 
-    download = client.get(started["quarantine"], params={"lang": "en"})
+    download = client.get(started["quarantine"], params={"lang": "en", "reason": "fix and replay"})
     assert download.status_code == 200
     assert download.headers["content-type"].startswith(
         "application/vnd.openxmlformats-officedocument.spreadsheetml"

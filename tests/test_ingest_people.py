@@ -133,7 +133,9 @@ def test_quarantined_rows_download_as_xlsx_with_reasons_and_replay_when_fixed(
     first = service.ingest_file(world_db, demo_world / FEED, source=SOURCE)
     out = tmp_path / "quarantine.xlsx"
     with world_db() as session:
-        assert service.export_quarantine(session, first.batch, out) == first.quarantined
+        assert (
+            service.export_quarantine(session, first.batch, out, reason="修正后重新导入") == first.quarantined
+        )
     book = load_workbook(out)
     sheet = book.active
     assert sheet is not None

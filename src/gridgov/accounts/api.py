@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import csv
 import io
 from datetime import datetime
 from typing import Annotated, Any
@@ -21,6 +20,7 @@ from gridgov.accounts.permissions import Permission, Role
 from gridgov.accounts.scoping import Principal
 from gridgov.core.db import transaction
 from gridgov.core.deps import DbSession
+from gridgov.core.exports import SafeCsvWriter
 from gridgov.core.ratelimit import RateLimited, limiter_of, too_many
 
 router = APIRouter(tags=["accounts"])
@@ -277,7 +277,7 @@ def export_users(
 ) -> Response:
     header, rows = service.export_users(session, principal, reason)
     buffer = io.StringIO()
-    writer = csv.writer(buffer)
+    writer = SafeCsvWriter(buffer)  # a name or unit written as =… stays text in a spreadsheet
     writer.writerow(header)
     writer.writerows(rows)
     return Response(

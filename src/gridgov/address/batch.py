@@ -31,6 +31,8 @@ from gridgov.address.match import Candidate, Matcher, StdRecord, decide
 from gridgov.address.models import AddressAlias, StdAddress
 from gridgov.address.service import MAX_TEXT, decode, detect_format
 from gridgov.core.errors import InvalidInput
+from gridgov.core.exports import SafeCsvWriter, needs_escape
+from gridgov.core.xlsx import open_workbook, sheet_rows, split_row
 
 OUTPUT_COLUMNS = [
     "std_code",
@@ -303,7 +305,7 @@ def match_chunk(library: Library, job: _Job, chunk: _Chunk) -> _Done:
     matcher = _matcher_for(library)
     memo = _memo_for(library)
     buffer = io.StringIO()
-    writer = csv.writer(buffer)
+    writer = SafeCsvWriter(buffer)
     counts = {"rows": 0, "accept": 0, "review": 0, "reject": 0, "error": 0}
     width = len(job.header)
     for line, values, problem, written in _rows_of(job, chunk):
@@ -316,7 +318,7 @@ def match_chunk(library: Library, job: _Job, chunk: _Chunk) -> _Done:
             if cached is None:
                 cached = memo[text] = _result(library, matcher, text)
             result = cached
-        if written is not None:
+        if written is not None and not needs_escape(values or ()):  # a cell like =… is written again, escaped
             buffer.write(written)
             buffer.write(",")
             writer.writerow(result)
@@ -426,14 +428,10 @@ def _closing(handle: BinaryIO, chunks: Iterator[_Chunk]) -> Iterator[_Chunk]:
 
 
 def _open_xlsx(source: Path, column: str | None) -> tuple[_Job, Iterator[_Chunk], int]:
-    from openpyxl import load_workbook
-
-    try:
-        workbook = load_workbook(source, read_only=True, data_only=True)
-    except Exception as exc:  # openpyxl raises many kinds for a broken or foreign file
-        raise InvalidInput(f"{source.name} is not a readable XLSX workbook") from exc
+    workbook = open_workbook(source)  # a zip bomb is refused before parsing; the dimension is not trusted
     sheet = workbook.worksheets[0]
-    rows = sheet.iter_rows(values_only=True)
+    total = sheet.max_row or 0  # the declared dimension: only a progress estimate
+    rows = sheet_rows(workbook)
     first = next(rows, None)
     if first is None:
         workbook.close()
@@ -446,10 +444,13 @@ def _open_xlsx(source: Path, column: str | None) -> tuple[_Job, Iterator[_Chunk]
 
     def chunks() -> Iterator[_Chunk]:
         chunk = _Chunk(2)
+        width = len(header)
         for number, values in enumerate(rows, start=2):
-            cells = ["" if v is None else str(v) for v in values]
-            if not any(c.strip() for c in cells):
+            head, extra = split_row(values, width)
+            cells = ["" if v is None else str(v) for v in head]
+            if not extra and not any(c.strip() for c in cells):
                 continue
+            cells += [""] * (width - len(cells))  # a row ends at its last cell: pad to the header
             chunk.rows.append((number, cells))
             if len(chunk.rows) >= CHUNK:
                 chunk.end_byte = number
@@ -460,7 +461,7 @@ def _open_xlsx(source: Path, column: str | None) -> tuple[_Job, Iterator[_Chunk]
             yield chunk
         workbook.close()
 
-    return job, chunks(), sheet.max_row or 0
+    return job, chunks(), total
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -590,7 +591,7 @@ def match_library_file(
     )
     counts = {"rows": 0, "accept": 0, "review": 0, "reject": 0, "error": 0}
     header = io.StringIO()
-    csv.writer(header).writerow([*job.header, *OUTPUT_COLUMNS])
+    SafeCsvWriter(header).writerow([*job.header, *OUTPUT_COLUMNS])
     with output.open("wb") as handle:
         handle.write(header.getvalue().encode("utf-8-sig"))
         for chunk, done in results:

@@ -34,7 +34,10 @@ from gridgov.address.typeahead import LibraryVersion
 from gridgov.areas.scope import AreaScope, ScopeLevel
 from gridgov.core import clock
 from gridgov.core.errors import Forbidden, InvalidInput, NotFound
+from gridgov.core.exports import SafeCsvWriter
+from gridgov.core.private_files import open_private, private_dir
 from gridgov.core.settings import get_settings
+from gridgov.core.xlsx import open_workbook, sheet_rows, split_row
 
 FORMATS = ("csv", "xlsx", "lines")
 MAX_TEXT = 256  # characters of one address text; longer is refused with a clear reason
@@ -148,23 +151,20 @@ def _csv_rows(reader: Any, header: list[str]) -> Iterator[tuple[int, dict[str, s
 
 
 def _xlsx_rows(path: Path) -> tuple[list[str], Iterator[tuple[int, dict[str, str] | None, str | None]], str]:
-    from openpyxl import load_workbook
-
-    try:
-        workbook = load_workbook(path, read_only=True, data_only=True)
-    except Exception as exc:  # openpyxl raises many kinds for a broken or foreign file
-        raise InvalidInput(f"{path.name} is not a readable XLSX workbook") from exc
-    sheet = workbook.worksheets[0]
-    rows = sheet.iter_rows(values_only=True)
+    workbook = open_workbook(path)  # a zip bomb is refused before parsing; the dimension is not trusted
+    rows = sheet_rows(workbook)
     first = next(rows, None)
     if first is None:
+        workbook.close()
         raise InvalidInput(f"{path.name} is empty")
     header = [str(h).strip() if h is not None else "" for h in first]
 
     def generate() -> Iterator[tuple[int, dict[str, str] | None, str | None]]:
         for number, values in enumerate(rows, start=2):
-            cells = ["" if v is None else str(v) for v in values]
-            if any(c.strip() for c in cells):
+            head, extra = split_row(values, len(header))
+            cells = ["" if v is None else str(v) for v in head]
+            cells += [""] * (len(header) - len(cells))  # a row ends at its last cell: pad to the header
+            if extra or any(c.strip() for c in cells):
                 yield number, dict(zip(header, cells, strict=False)), None
         workbook.close()
 
@@ -387,13 +387,12 @@ def _flush(session: Session, pending: list[dict[str, Any]]) -> int:
 def _write_rejects(
     path: Path, header: list[str], rejects: list[tuple[int, dict[str, str] | None, str]]
 ) -> Path:
-    folder = get_settings().var_dir / "rejects"
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = private_dir(get_settings().var_dir / "rejects")  # rejected rows hold personal data: 0700/0600
     stamp = clock.now().strftime("%Y%m%d-%H%M%S")
     target = folder / f"{path.stem}.rejected-{stamp}.csv"
     columns = [*header, "line", "reason"]
-    with target.open("w", encoding="utf-8-sig", newline="") as handle:
-        writer = csv.writer(handle)
+    with open_private(target, "w", encoding="utf-8-sig", newline="") as handle:
+        writer = SafeCsvWriter(handle)
         writer.writerow(columns)
         for line, row, reason in rejects:
             writer.writerow([*((row or {}).get(h, "") for h in header), line, reason])

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import time
@@ -27,6 +26,7 @@ from rich.table import Table
 from sqlalchemy.orm import Session
 
 from gridgov.core.errors import GridgovError
+from gridgov.core.exports import SafeCsvWriter, append_row
 
 app = typer.Typer(help="gridgov 网格化社会治理平台 — grid-based urban governance.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
@@ -407,7 +407,7 @@ def areas_export(
             count = len(rows)
             if chosen is ExportFormat.csv:
                 with output.open("w", encoding="utf-8-sig", newline="") as handle:
-                    writer = csv.writer(handle)
+                    writer = SafeCsvWriter(handle)
                     writer.writerow(header)
                     writer.writerows(rows)
             else:
@@ -415,9 +415,9 @@ def areas_export(
 
                 workbook = Workbook(write_only=True)
                 sheet = workbook.create_sheet(level.value)
-                sheet.append(header)
+                append_row(sheet, header)
                 for row in rows:
-                    sheet.append(row)
+                    append_row(sheet, row)
                 workbook.save(output)
     console.print(f"wrote {output}" + (f" ({count} rows)" if count is not None else ""))
 
@@ -850,15 +850,19 @@ def rules_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None
 @app.command()
 def quarantine(
     batch: Annotated[int, typer.Argument(help="The import batch (printed by gridgov ingest)")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="XLSX file to write")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="XLSX file to write (mode 0600)")],
+    reason: Annotated[
+        str, typer.Option(help="Why you need the rows in clear (they hold personal data; audited)")
+    ],
     lang: Annotated[str, typer.Option(help="Language of the reasons: zh-CN or en")] = "zh-CN",
 ) -> None:
     """Write a batch's quarantined rows as XLSX, with their row number and reasons: fix the cells and
-    import the file again with the same --source; the fixed rows go in and are marked replayed."""
+    import the file again with the same --source; the fixed rows go in and are marked replayed. The rows
+    hold personal data in clear: a reason is required, and the export is audited."""
     from gridgov.ingest.service import export_quarantine
 
     with clear_errors(), _session() as session:
-        count = export_quarantine(session, batch, out, lang=lang)
+        count = export_quarantine(session, batch, out, reason=reason, lang=lang)
     console.print(f"{count} quarantined rows → {out}", markup=False)
 
 

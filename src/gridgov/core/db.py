@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
@@ -11,6 +12,7 @@ from typing import Any
 from sqlalchemy import Engine, MetaData, create_engine, event
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
+from gridgov.core.private_files import FILE_MODE, make_private, private_dir
 from gridgov.core.settings import get_settings
 
 # One naming convention so Alembic produces the same constraint names on SQLite and PostgreSQL.
@@ -46,11 +48,23 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _private_database_file(path: Path) -> None:
+    """The SQLite file holds personal data: mode 0600 from its creation (SQLite gives its -wal and -shm
+    files the database file's mode), in a folder of mode 0700 — one made here, or the working directory
+    (``var``). A folder of the operator's own choosing that exists already keeps its mode."""
+    folder = path.parent
+    if not folder.exists() or folder.resolve() == get_settings().var_dir.resolve():
+        private_dir(folder)
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT, FILE_MODE))  # created 0600 before SQLite opens it
+    for part in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        make_private(part)
+
+
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         database = url.split("///", 1)[-1]
-        if database and database != ":memory:":
-            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        if "///" in url and database and database != ":memory:" and not database.startswith("file:"):
+            _private_database_file(Path(database.split("?", 1)[0]))
         # An in-memory database lives in one connection: it keeps SQLAlchemy's single-connection pool.
         pool = _pool_options() if database and database != ":memory:" else {}
         engine = create_engine(url, connect_args={"check_same_thread": False}, **pool)

@@ -68,6 +68,15 @@ class Settings(BaseSettings):
     # a domain ("urban", "social"), a major-class code ("01") or a subtype code ("0101"). Other events are
     # answered only with the access code given to the reporter.
     public_event_classes: list[str] = Field(default_factory=lambda: ["urban"])
+    # XLSX read from outside (feeds, address files): refused before parsing when its parts unpack to more
+    # than this in all, when its shared-strings table (kept in memory while reading) unpacks to more than
+    # this, or when a part over 1 MB unpacks to more than this many times its packed size (core/xlsx.py).
+    xlsx_max_unpacked_bytes: int = Field(default=2 * 1024 * 1024 * 1024, ge=1)
+    xlsx_max_shared_strings_bytes: int = Field(default=256 * 1024 * 1024, ge=1)
+    xlsx_max_ratio: float = Field(default=100.0, ge=1)
+    # Most rows one HTTP push may carry (POST /api/ingest/push/NAME): more is refused with 413, the body
+    # kept in the inbox; a bigger feed goes in several pushes or as an upload.
+    push_max_rows: int = Field(default=100_000, ge=1)
 
     @property
     def resolved_database_url(self) -> str:

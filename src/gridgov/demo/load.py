@@ -10,6 +10,7 @@ load takes minutes.
 from __future__ import annotations
 
 import json
+import tempfile
 from pathlib import Path
 from typing import Protocol
 
@@ -42,30 +43,14 @@ class _Silent:
         pass
 
 
-def default_world_dir() -> Path:
-    settings = get_settings()
-    return settings.var_dir / f"demo-world-s{settings.demo_scale:g}-seed{settings.demo_seed}"
-
-
-def ensure_world(world_dir: Path | None, report: LoadReport | None = None) -> Path:
-    """The given world, or the default one, generated on first use."""
-    if world_dir is not None:
-        if not (world_dir / "manifest.json").is_file():
-            raise InvalidInput(
-                f"{world_dir} is not a demo world (no manifest.json): "
-                "write one with `gridgov demo generate --out DIR`"
-            )
-        return world_dir
-    target = default_world_dir()
-    if not (target / "manifest.json").is_file():
-        from gridgov.demo.generate import generate_world
-
-        settings = get_settings()
-        (report or _Silent()).step(
-            f"generating the demo world (scale {settings.demo_scale:g}, seed {settings.demo_seed})"
+def ensure_world(world_dir: Path) -> Path:
+    """The given world (a folder written by ``gridgov demo generate``)."""
+    if not (world_dir / "manifest.json").is_file():
+        raise InvalidInput(
+            f"{world_dir} is not a demo world (no manifest.json): "
+            "write one with `gridgov demo generate --out DIR`"
         )
-        generate_world(target, scale=settings.demo_scale, seed=settings.demo_seed)
-    return target
+    return world_dir
 
 
 #: The world's block-data feeds and the registered sources (mapping specs) they go in under, in order:
@@ -94,7 +79,21 @@ def load_demo(
     accounts where their tasks are. ``report`` is told of every step as it begins, and of the rows of
     each feed chunk by chunk."""
     report = report or _Silent()
-    world = ensure_world(world_dir, report)
+    if world_dir is None:
+        # The generated world's feeds hold (synthetic) resident IDs and phones in clear, like a real
+        # department's export: they are written to a private temporary folder outside the working
+        # directory, loaded, and removed. `gridgov demo generate --out DIR` keeps a world to look at.
+        from gridgov.demo.generate import generate_world
+
+        settings = get_settings()
+        with tempfile.TemporaryDirectory(prefix="gridgov-demo-world-") as scratch:
+            world = Path(scratch) / f"demo-world-s{settings.demo_scale:g}-seed{settings.demo_seed}"
+            report.step(
+                f"generating the demo world (scale {settings.demo_scale:g}, seed {settings.demo_seed})"
+            )
+            generate_world(world, scale=settings.demo_scale, seed=settings.demo_seed)
+            return load_demo(session, world_dir=world, events=events, registry=registry, report=report)
+    world = ensure_world(world_dir)
     manifest = json.loads((world / "manifest.json").read_text(encoding="utf-8"))
     report.step("areas: streets, communities and grids")
     stats = load_nanshan_areas(session)

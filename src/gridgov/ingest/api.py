@@ -34,6 +34,7 @@ from gridgov.core.db import transaction
 from gridgov.core.deps import DbSession
 from gridgov.core.errors import Forbidden, Unauthenticated
 from gridgov.core.i18n import pick_language
+from gridgov.core.private_files import private_dir
 from gridgov.core.settings import get_settings
 from gridgov.ingest import service, sources
 
@@ -93,7 +94,9 @@ def _push_secret(request: Request) -> str | None:
         401: {"description": "No push token, or not this source's"},
         403: {"description": "A user credential, or another source's token"},
         409: {"description": "The same body is being imported right now"},
-        413: {"description": "The body is larger than the push limit"},
+        413: {
+            "description": "The body is larger than the push limit, or holds more rows (kept in the inbox)"
+        },
         415: {"description": "Not JSON Lines, JSON or CSV"},
         422: {"description": "The body cannot be read (it is kept in the inbox, named in the answer)"},
     },
@@ -148,7 +151,7 @@ async def push(source: str, request: Request) -> JSONResponse:
                     "details": {"kept": refused.kept.name},
                 }
             },
-            status_code=422,
+            status_code=refused.http_status,
         )
     body = {
         key: value
@@ -237,7 +240,8 @@ def save_upload(upload: UploadFile, var_dir: Path) -> Path:
     """Copy an uploaded file to ``uploads/<sha256>/<its name>`` (the name keeps its suffix: the format)."""
     name = sources.safe_file_name(upload.filename)
     incoming = sources.uploads_dir(var_dir)
-    incoming.mkdir(parents=True, exist_ok=True)
+    private_dir(incoming.parent)  # feeds hold personal data: 0700 folders, 0600 files
+    private_dir(incoming)
     with tempfile.NamedTemporaryFile(dir=incoming, prefix=".incoming-", delete=False) as handle:
         shutil.copyfileobj(upload.file, handle, 1 << 20)
         temporary = Path(handle.name)
@@ -304,7 +308,8 @@ def get_batch(batch_id: int, principal: Manager, session: DbSession) -> dict[str
 
 @router.get(
     "/api/ingest/batches/{batch_id}/quarantine.xlsx",
-    summary="The batch's quarantined rows as XLSX, with row number and reasons",
+    summary="The batch's quarantined rows as XLSX, with row number and reasons (personal data in clear: "
+    "needs personal.reveal and a reason, audited)",
     openapi_extra=MANAGE,
     response_class=Response,
 )
@@ -313,15 +318,22 @@ def download_quarantine(
     request: Request,
     principal: Manager,
     session: DbSession,
+    reason: Annotated[str, Query(max_length=500)] = "",
 ) -> Response:
+    """The rows come out as they arrived (resident IDs and phones in clear, so that a person can fix them):
+    the caller needs ``personal.reveal`` as well, and a reason (at least 4 characters); it is audited."""
     district_manager(principal)
+    principal.require(Permission.personal_reveal)
     lang = pick_language(request)
     with tempfile.TemporaryDirectory() as directory:
         out = Path(directory) / f"quarantine-{batch_id}.xlsx"
-        service.export_quarantine(session, batch_id, out, lang=lang)
+        service.export_quarantine(session, batch_id, out, reason=reason, lang=lang)
         data = out.read_bytes()
     return Response(
         data,
         media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-        headers={"Content-Disposition": f'attachment; filename="quarantine-batch-{batch_id}.xlsx"'},
+        headers={
+            "Content-Disposition": f'attachment; filename="quarantine-batch-{batch_id}.xlsx"',
+            "Cache-Control": "no-store",
+        },
     )

@@ -65,7 +65,8 @@ class QuarantineRow(Base):
     batch_id: Mapped[int] = mapped_column(ForeignKey("ingest_batch.id"), index=True)
     row_number: Mapped[int] = mapped_column(Integer)
     row_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
-    cells: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # The cells as they arrived, encrypted (``service.seal_cells``: a token string in the JSON column).
+    cells: Mapped[Any] = mapped_column(JSON)
     problems: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
     status: Mapped[str] = mapped_column(String(16), default="open")  # open | replayed | dismissed
     resolved_batch_id: Mapped[int | None] = mapped_column(Integer, nullable=True)

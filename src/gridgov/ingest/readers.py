@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from gridgov.core.errors import InvalidInput
+from gridgov.core.xlsx import MAX_EXTRA_SHOWN, open_workbook, sheet_rows, split_row
 from gridgov.ingest.mapping import Problem, parse_cell_datetime
 
 FORMATS = ("csv", "xlsx", "jsonl")
@@ -84,48 +85,55 @@ def _csv_rows(path: Path) -> Iterator[RawRow]:
 
 
 def _xlsx_rows(path: Path, sheet: str | None) -> Iterator[RawRow]:
-    from openpyxl import load_workbook
-
+    # The archive is checked first (a zip bomb is refused before parsing) and the sheet's declared
+    # dimension is ignored: a row is as long as the cells it holds, cut to the header's width.
+    workbook = open_workbook(path)
     try:
-        workbook = load_workbook(path, read_only=True, data_only=True)
-    except Exception as exc:  # openpyxl raises several kinds for a file that is not a workbook
-        raise InvalidInput(f"'{path.name}' is not a readable XLSX workbook ({type(exc).__name__})") from None
-    try:
-        worksheet = workbook[sheet] if sheet else workbook.worksheets[0]
-        rows = worksheet.iter_rows(values_only=True)
+        rows = sheet_rows(workbook, sheet)
         first = next(rows, None)
         if first is None:
             raise InvalidInput(f"'{path.name}' is empty: no header row")
         header = [str(value).strip() for value in first if value is not None]
+        width = len(header)
         for number, values in enumerate(rows, start=1):
-            cells = [parse_cell_datetime(value) for value in values]
-            if not any((cell or "").strip() for cell in cells):
+            head, extra = split_row(values, width)
+            cells = [parse_cell_datetime(value) for value in head]
+            cells += [None] * (width - len(cells))  # a row ends at its last cell: pad to the header
+            if not extra and not any((cell or "").strip() for cell in cells):
                 continue
-            extra = [cell for cell in cells[len(header) :] if (cell or "").strip()]
             row = RawRow(number, dict(zip(header, cells, strict=False)))
             if extra:
                 row.problems.append(
-                    Problem("wrong_column_count", detail=f"values beyond the {len(header)} header columns")
+                    Problem("wrong_column_count", detail=f"values beyond the {width} header columns")
                 )
-                row.raw = cells
+                row.raw = [parse_cell_datetime(value) for value in values[: width + MAX_EXTRA_SHOWN]]
             yield row
     finally:
         workbook.close()
 
 
 def _jsonl_rows(path: Path) -> Iterator[RawRow]:
-    text = _decode(path.read_bytes(), path.name)
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            data = json.loads(line)
-        except json.JSONDecodeError:
-            yield RawRow(number, {}, [Problem("bad_json", detail="the line is not JSON")], raw=[line])
-            continue
-        if not isinstance(data, dict):
-            yield RawRow(
-                number, {}, [Problem("bad_json", detail="the line is not a JSON object")], raw=[line]
-            )
-            continue
-        yield RawRow(number, {str(k): None if v is None else str(v) for k, v in data.items()})
+    # Line by line (one line in memory, whatever the file's size); a line that is not UTF-8 is read as
+    # GB18030, as a whole file would be.
+    with path.open("rb") as handle:
+        for number, data in enumerate(handle, start=1):
+            if number == 1:
+                data = data.removeprefix(b"\xef\xbb\xbf")
+            try:
+                line = data.decode("utf-8")
+            except UnicodeDecodeError:
+                line = data.decode("gb18030", errors="replace")
+            line = line.rstrip("\r\n")
+            if not line.strip():
+                continue
+            try:
+                value = json.loads(line)
+            except (json.JSONDecodeError, RecursionError):  # (nested too deeply for the parser)
+                yield RawRow(number, {}, [Problem("bad_json", detail="the line is not JSON")], raw=[line])
+                continue
+            if not isinstance(value, dict):
+                yield RawRow(
+                    number, {}, [Problem("bad_json", detail="the line is not a JSON object")], raw=[line]
+                )
+                continue
+            yield RawRow(number, {str(k): None if v is None else str(v) for k, v in value.items()})

@@ -40,8 +40,10 @@ from gridgov.core import crypto
 from gridgov.core.clock import now as clock_now
 from gridgov.core.db import transaction
 from gridgov.core.errors import InvalidInput, NotFound
+from gridgov.core.exports import append_row
 from gridgov.core.files import sha256_of
 from gridgov.core.i18n import translate
+from gridgov.core.private_files import open_private
 from gridgov.ingest.mapping import MappedRow, MappingSpec, Problem, builtin_spec_texts, load_spec, map_row
 from gridgov.ingest.models import Batch, QuarantineRow, Source
 from gridgov.ingest.readers import RawRow, detect_format, read_rows
@@ -70,6 +72,9 @@ BUILDING = cast(Table, Building.__table__)
 DWELLING = cast(Table, Dwelling.__table__)
 ID_CONTEXT = "reg_person.id_number"
 PHONE_CONTEXT = "reg_person.phone"
+# A quarantined row's cells (resident IDs, phones, names as they arrived): one encrypted JSON object.
+QUARANTINE_CONTEXT = "ingest_quarantine.cells"
+QUARANTINE = cast(Table, QuarantineRow.__table__)
 # When set (``ingest_file(trace=…)``): every taken row's (row number, identity key), for the identity
 # benchmark to compare the resolution with the generator's truth.
 _TRACE: ContextVar[IdentityTrace | None] = ContextVar("ingest_trace", default=None)
@@ -1120,6 +1125,23 @@ def _require_identity(
             row.problems.append(Problem("missing_identity", field, column))
 
 
+def seal_cells(cells: dict[str, Any]) -> str:
+    """A quarantined row's cells as stored: the JSON object encrypted like the registry's fields (they hold
+    resident IDs and phones as they arrived)."""
+    return crypto.encrypt(json.dumps(cells, ensure_ascii=False, separators=(",", ":")), QUARANTINE_CONTEXT)
+
+
+def open_cells(stored: str | dict[str, Any] | None) -> dict[str, Any]:
+    """A quarantined row's cells in clear (a caller that shows them needs ``personal.reveal`` and a
+    reason); a row stored before encryption (a plain object) is returned as it is."""
+    if stored is None:
+        return {}
+    if isinstance(stored, dict):
+        return stored
+    cells = json.loads(crypto.decrypt(stored, QUARANTINE_CONTEXT))
+    return cells if isinstance(cells, dict) else {}
+
+
 def _held(batch_id: int, chunk: Sequence[RawRow], mapped: Sequence[MappedRow]) -> list[dict[str, Any]]:
     """The quarantine rows of a chunk: each row that cannot be taken, as it arrived, with its reasons."""
     return [
@@ -1127,7 +1149,7 @@ def _held(batch_id: int, chunk: Sequence[RawRow], mapped: Sequence[MappedRow]) -
             "batch_id": batch_id,
             "row_number": raw.number,
             "row_id": (row.row_id or "")[:64] or None,
-            "cells": dict(raw.cells) if raw.raw is None else {**raw.cells, "_fields": raw.raw},
+            "cells": seal_cells(dict(raw.cells) if raw.raw is None else {**raw.cells, "_fields": raw.raw}),
             "problems": [
                 {"code": p.code, "field": p.field, "column": p.column, "detail": p.detail}
                 for p in row.problems
@@ -1621,15 +1643,24 @@ _PROBLEM_MESSAGES: dict[str, Callable[[str, str], str]] = {
 }
 
 
-def export_quarantine(session: Session, batch_id: int, out: Path, *, lang: str = "zh-CN") -> int:
+def export_quarantine(session: Session, batch_id: int, out: Path, *, reason: str, lang: str = "zh-CN") -> int:
     """The batch's open quarantined rows as XLSX: the source's own columns as they arrived, then the row's
     number in the file and the reasons. Fix the cells, delete nothing, and import the file again under
-    the same source: the fixed rows go in, and their quarantine entries are marked replayed."""
+    the same source: the fixed rows go in, and their quarantine entries are marked replayed.
+
+    The cells are stored encrypted and come out in clear (a person must see what to fix): the caller holds
+    ``personal.reveal`` (the API checks it), gives a reason, and the export is audited as a reveal. The
+    file is written with mode 0600."""
     from openpyxl import Workbook
 
     batch = session.get(Batch, batch_id)
     if batch is None:
         raise NotFound(f"No import batch {batch_id}")
+    clean_reason = reason.strip()
+    if len(clean_reason) < 4:
+        raise InvalidInput(
+            "Quarantined rows hold personal data in clear: give a reason (at least 4 characters)"
+        )
     _source, spec = source_with_spec(session, session.get_one(Source, batch.source_id).name)
     held = session.scalars(
         select(QuarantineRow)
@@ -1642,13 +1673,22 @@ def export_quarantine(session: Session, batch_id: int, out: Path, *, lang: str =
     sheet.title = "quarantine"
     columns = spec.columns
     extra = [translate("ingest.quarantine.row", lang), translate("ingest.quarantine.reason", lang)]
-    sheet.append([*columns, *extra])
+    append_row(sheet, [*columns, *extra])
     for row in held:
-        cells = row.cells or {}
+        cells = open_cells(row.cells)
         reasons = "；".join(describe_problem(problem, lang) for problem in row.problems)
-        sheet.append([cells.get(column) for column in columns] + [row.row_number, reasons])
+        append_row(sheet, [cells.get(column) for column in columns] + [row.row_number, reasons])
+    record(
+        session,
+        action="personal.reveal",
+        object_type="ingest_batch",
+        object_id=batch_id,
+        reason=clean_reason,
+        details={"export": "quarantine", "rows": len(held)},
+    )
     out.parent.mkdir(parents=True, exist_ok=True)
-    book.save(out)
+    with open_private(out, "wb") as handle:
+        book.save(handle)
     return len(held)
 
 
@@ -1686,6 +1726,7 @@ _ENCRYPTED_FIELDS = (
     (PERSON, "phone_enc", PHONE_CONTEXT),
     (RENTAL, "landlord_id_enc", ID_CONTEXT),
     (RENTAL, "landlord_phone_enc", PHONE_CONTEXT),
+    (QUARANTINE, "cells", QUARANTINE_CONTEXT),
 )
 
 
@@ -1698,7 +1739,7 @@ def reencrypt_registry(session: Session, *, batch_rows: int = 5000) -> int:
     changed = 0
     for table, column, context in _ENCRYPTED_FIELDS:
         statement = (
-            update(table).where(table.c.id == bindparam("row_id")).values({column: bindparam("token")})
+            update(table).where(table.c.id == bindparam("b_id")).values({column: bindparam("b_token")})
         )
         last = 0
         while True:
@@ -1712,9 +1753,9 @@ def reencrypt_registry(session: Session, *, batch_rows: int = 5000) -> int:
                 break
             last = rows[-1][0]
             fresh = [
-                {"row_id": row_id, "token": new}
+                {"b_id": row_id, "b_token": new}  # (not "row_id": the quarantine has such a column)
                 for row_id, token in rows
-                if (new := keyring.reencrypt(token, context)) != token
+                if isinstance(token, str) and (new := keyring.reencrypt(token, context)) != token
             ]
             if fresh:
                 session.execute(statement, fresh)

@@ -40,6 +40,9 @@ from gridgov.core.clock import now as clock_now
 from gridgov.core.db import transaction
 from gridgov.core.errors import Conflict, GridgovError, InvalidInput, NotFound
 from gridgov.core.files import sha256_of
+from gridgov.core.private_files import make_private, open_private, private_dir
+from gridgov.core.settings import get_settings
+from gridgov.core.xlsx import check_archive
 from gridgov.ingest import service
 from gridgov.ingest.mapping import load_spec
 from gridgov.ingest.models import Batch, Source
@@ -283,18 +286,46 @@ def mark_failed(factory: sessionmaker[Session], batch_id: int, error: str) -> No
 
 def check_readable(path: Path, file_format: str) -> None:
     """Refuse a file the reader cannot open (no header, not a workbook, …) or that holds no row, before a
-    batch is opened for it (InvalidInput with the reason)."""
-    rows = read_rows(path, file_format)
-    try:
-        first = next(iter(rows), None)
-    except UnicodeDecodeError as exc:  # pragma: no cover - GB18030 decodes nearly any byte string
-        raise InvalidInput(f"'{path.name}' is not UTF-8 or GB18030 text") from exc
-    finally:
-        close = getattr(rows, "close", None)
-        if callable(close):
-            close()
+    batch is opened for it (InvalidInput with the reason). A workbook is only checked as an archive here
+    (its directory: bounded work, a zip bomb refused): parsing it is the import's work, in the background,
+    and a workbook that turns out unreadable or empty fails its batch with the reason."""
+    if file_format == "xlsx":
+        check_archive(path)
+        return
+    with tempfile.TemporaryDirectory(prefix="gridgov-head-") as scratch:
+        # A big CSV or JSON Lines file is judged by its head (whole lines of the first MB): the readers
+        # read a file whole, and a request must not read a feed of a gigabyte to see its first row.
+        head = _head_of(path, Path(scratch))
+        rows = read_rows(head, file_format)
+        try:
+            first = next(iter(rows), None)
+        except UnicodeDecodeError as exc:  # pragma: no cover - GB18030 decodes nearly any byte string
+            raise InvalidInput(f"'{path.name}' is not UTF-8 or GB18030 text") from exc
+        finally:
+            close = getattr(rows, "close", None)
+            if callable(close):
+                close()
     if first is None:
         raise InvalidInput(f"'{path.name}' holds no rows")
+
+
+HEAD_BYTES = 1 << 20
+
+
+def _head_of(path: Path, scratch: Path) -> Path:
+    """``path`` itself when small; else a copy of its first whole lines up to ``HEAD_BYTES`` (a line
+    break is one byte in UTF-8 and GB18030 alike, never part of another character) under ``scratch``."""
+    if path.stat().st_size <= HEAD_BYTES:
+        return path
+    with path.open("rb") as handle:
+        data = handle.read(HEAD_BYTES)
+    cut = data.rfind(b"\n")
+    if cut < 0:
+        return path  # one line longer than the head: read it all
+    head = scratch / path.name
+    with open_private(head, "wb") as out:
+        out.write(data[: cut + 1])
+    return head
 
 
 async def store_stream(
@@ -302,7 +333,8 @@ async def store_stream(
 ) -> tuple[Path, str, int]:
     """Write a request body to ``directory/<sha256><suffix>`` as it arrives; (path, sha256, size).
     Over ``max_bytes`` → ``BodyTooLarge`` and nothing is kept (the sender is told to split it)."""
-    directory.mkdir(parents=True, exist_ok=True)
+    private_dir(directory.parent)  # feeds hold personal data: 0700 folders, 0600 files
+    private_dir(directory)
     digest = hashlib.sha256()
     size = 0
     handle = tempfile.NamedTemporaryFile(dir=directory, prefix=".incoming-", delete=False)  # noqa: SIM115
@@ -368,26 +400,161 @@ class UnreadableBody(InvalidInput):
         self.kept = kept
 
 
-def feed_file_of(body: Path) -> tuple[Path, str]:
+class TooManyRows(UnreadableBody):
+    """A pushed body with more rows than a push may carry: refused (413), kept in the inbox."""
+
+    code = "too_many_rows"
+    http_status = 413
+
+
+_READ_CHARS = 1 << 16  # text read at a time when a body is streamed
+
+
+def feed_file_of(body: Path, *, max_rows: int | None = None) -> tuple[Path, str]:
     """The file the pipeline reads for a body kept in the inbox, and its format. A JSON array becomes JSON
     Lines next to it (one element a line, so an element that is not an object is quarantined like a bad
-    line); a body that is one JSON object or JSON Lines sent as application/json is read as JSON Lines."""
+    line), streamed: one element in memory at a time, linear in the body's size. A body that is one JSON
+    object or JSON Lines sent as application/json is read as JSON Lines. More than ``max_rows`` rows
+    (default: the ``push_max_rows`` setting) → ``TooManyRows``."""
+    limit = get_settings().push_max_rows if max_rows is None else max_rows
     if body.suffix == ".csv":
+        _check_row_count(body, "csv", limit)
         return body, "csv"
     if body.suffix == ".jsonl":
+        _check_row_count(body, "jsonl", limit)
         return body, "jsonl"
-    text = body.read_bytes().decode("utf-8-sig", errors="strict").lstrip()
-    if not text.startswith("["):
+    with body.open("r", encoding="utf-8-sig", errors="strict") as handle:
+        head = handle.read(4096).lstrip()
+    if not head.startswith("["):
+        _check_row_count(body, "jsonl", limit)
         return body, "jsonl"
-    try:
-        items = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InvalidInput(f"The body is not valid JSON (line {exc.lineno}, column {exc.colno})") from None
-    if not isinstance(items, list):  # pragma: no cover - a text starting with [ parses to a list or fails
-        raise InvalidInput("A JSON body is an array of objects")
     lines = body.with_suffix(".jsonl")
-    lines.write_text("".join(json.dumps(item, ensure_ascii=False) + "\n" for item in items), encoding="utf-8")
+    try:
+        _json_array_to_lines(body, lines, limit)
+    except BaseException:
+        lines.unlink(missing_ok=True)
+        raise
     return lines, "jsonl"
+
+
+def _too_many(body: Path, limit: int) -> TooManyRows:
+    return TooManyRows(
+        f"The body holds more than {limit:,} rows, the most one push may carry: split the feed into "
+        "several pushes",
+        body,
+    )
+
+
+def _check_row_count(body: Path, kind: str, limit: int) -> None:
+    """Refuse a CSV or JSON Lines body with more than ``limit`` rows. Line breaks are counted first (an
+    upper bound, at the speed of reading); only a body with more lines than the limit is counted exactly
+    (a CSV field may hold a line break; blank lines are no rows)."""
+    lines = 0
+    with body.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            lines += block.count(b"\n")
+    if lines <= limit:  # a CSV's header line, or a last line without a line break, are within the bound
+        return
+    rows = 0
+    if kind == "csv":
+        for _raw in read_rows(body, "csv"):
+            rows += 1
+            if rows > limit:
+                raise _too_many(body, limit)
+        return
+    with body.open("rb") as handle:
+        for line in handle:
+            if line.strip():
+                rows += 1
+                if rows > limit:
+                    raise _too_many(body, limit)
+
+
+def _json_array_to_lines(body: Path, lines: Path, limit: int) -> int:
+    """Write the elements of the JSON array in ``body`` to ``lines``, one JSON text a line; returns how
+    many. Reads the body in blocks and decodes one element at a time (``JSONDecoder.raw_decode``), so
+    memory holds one block and one element, whatever the body's size."""
+    decoder = json.JSONDecoder()
+    with (
+        body.open("r", encoding="utf-8-sig", errors="strict") as source,
+        open_private(lines, "w", encoding="utf-8") as out,
+    ):
+        text = source.read(_READ_CHARS)
+        consumed = 0  # characters dropped from the front of ``text``
+        pos = 0
+        ended = not text
+        want = _READ_CHARS
+
+        def more() -> bool:
+            nonlocal text, pos, consumed, ended, want
+            if ended:
+                return False
+            block = source.read(want)
+            if not block:
+                ended = True
+                return False
+            if pos:
+                consumed += pos
+                text = text[pos:]
+                pos = 0
+            text += block
+            want = min(want * 2, 64 * _READ_CHARS)  # an element longer than a block: read ahead faster
+            return True
+
+        def skip_space() -> bool:
+            nonlocal pos
+            while True:
+                while pos < len(text) and text[pos] in " \t\r\n":
+                    pos += 1
+                if pos < len(text):
+                    return True
+                if not more():
+                    return False
+
+        def broken(what: str) -> InvalidInput:
+            return InvalidInput(f"The body is not valid JSON ({what} at character {consumed + pos + 1:,})")
+
+        if not skip_space() or text[pos] != "[":
+            raise broken("no array")
+        pos += 1
+        count = 0
+        while True:
+            if not skip_space():
+                raise broken("the array does not end")
+            if text[pos] == "]" and count == 0:
+                pos += 1
+                break
+            if count:
+                if text[pos] == "]":
+                    pos += 1
+                    break
+                if text[pos] != ",":
+                    raise broken("a comma or ] expected")
+                pos += 1
+                if not skip_space():
+                    raise broken("the array does not end")
+            while True:
+                try:
+                    item, end = decoder.raw_decode(text, pos)
+                except json.JSONDecodeError:
+                    if more():
+                        continue
+                    raise broken("an element is cut off or malformed") from None
+                except RecursionError:
+                    raise broken("an element nested too deeply") from None
+                if end == len(text) and more():
+                    continue  # a number at the end of the block may go on in the next one
+                want = _READ_CHARS  # read ahead faster only while one element is longer than a block
+                break
+            count += 1
+            if count > limit:
+                raise _too_many(body, limit)
+            out.write(json.dumps(item, ensure_ascii=False))
+            out.write("\n")
+            pos = end
+        if skip_space():
+            raise broken("text after the array")
+    return count
 
 
 def receive_push(
@@ -409,6 +576,8 @@ def receive_push(
         check_readable(feed, kind)
     except UnicodeDecodeError:
         raise UnreadableBody("The body is not UTF-8 text", body) from None
+    except UnreadableBody:
+        raise
     except InvalidInput as exc:
         raise UnreadableBody(exc.message, body) from None
     with transaction(factory) as session:
@@ -452,8 +621,9 @@ def keep_upload(temporary: Path, var_dir: Path, name: str) -> Path:
     """Move an uploaded file (written to ``temporary``) to ``uploads/<sha256>/<name>``."""
     sha = sha256_of(temporary)
     target = uploads_dir(var_dir) / sha / name
-    target.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(target.parent)
     temporary.replace(target)
+    make_private(target)
     return target
 
 

@@ -32,7 +32,7 @@
       setField(element, "status", batch.error ? label + " — " + batch.error : label);
       setField(element, "summary", summary(batch));
       element.setAttribute("data-status", batch.status);
-      var link = element.querySelector('[data-field="quarantine"] a');
+      var link = element.querySelector('[data-field="quarantine"] form');
       if (link) link.hidden = !(batch.quarantined > 0);
     });
   }
