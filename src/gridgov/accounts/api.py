@@ -17,6 +17,7 @@ from gridgov.accounts.deps import CurrentPrincipal, require
 from gridgov.accounts.permissions import Permission, Role
 from gridgov.accounts.scoping import Principal
 from gridgov.core.deps import DbSession
+from gridgov.core.ids import RowId
 
 router = APIRouter(tags=["accounts"])
 # How each route is scoped, for the route-walking test (tests/test_scope_walk.py).
@@ -205,7 +206,7 @@ def create_my_token(
     "/api/me/tokens/{token_id}", openapi_extra=SELF, response_model=TokenInfo, summary="Revoke a token"
 )
 def revoke_my_token(
-    session: DbSession, token_id: int, principal: Annotated[Principal, require(Permission.tokens_own)]
+    session: DbSession, token_id: RowId, principal: Annotated[Principal, require(Permission.tokens_own)]
 ) -> TokenInfo:
     return _token_info(service.revoke_token(session, principal, token_id))
 
@@ -241,7 +242,7 @@ def export_users(
 
 @router.get("/api/users/{user_id}", openapi_extra=USER_PATH, summary="One account inside my scope")
 def get_user(
-    session: DbSession, user_id: int, principal: Annotated[Principal, require(Permission.users_read)]
+    session: DbSession, user_id: RowId, principal: Annotated[Principal, require(Permission.users_read)]
 ) -> dict[str, Any]:
     return service.user_summary(session, service.scoped_user(session, principal, user_id))
 
@@ -274,7 +275,7 @@ def create_user(
     "/api/users/{user_id}/disable", openapi_extra=USER_PATH, summary="Disable an account (its sessions end)"
 )
 def disable_user(
-    session: DbSession, user_id: int, principal: Annotated[Principal, require(Permission.users_manage)]
+    session: DbSession, user_id: RowId, principal: Annotated[Principal, require(Permission.users_manage)]
 ) -> dict[str, Any]:
     user = service.scoped_user(session, principal, user_id)
     return service.user_summary(session, service.set_active(session, user, False))
@@ -287,7 +288,7 @@ def disable_user(
 )
 def reveal(
     session: DbSession,
-    user_id: int,
+    user_id: RowId,
     body: RevealRequest,
     principal: Annotated[Principal, require(Permission.personal_reveal)],
 ) -> dict[str, Any]:
