@@ -16,6 +16,7 @@ from gridgov.accounts import service
 from gridgov.accounts.deps import CurrentPrincipal, require
 from gridgov.accounts.permissions import Permission, Role
 from gridgov.accounts.scoping import Principal
+from gridgov.core import jsonbody
 from gridgov.core.deps import DbSession
 from gridgov.core.ids import RowId
 
@@ -95,7 +96,7 @@ async def _token_request(request: Request) -> TokenRequest:
     """
     try:
         if request.headers.get("content-type", "").startswith("application/json"):
-            return TokenRequest.model_validate(await request.json())
+            return TokenRequest.model_validate(jsonbody.loads(await request.body()))
         form = await request.form()
         return TokenRequest.model_validate({k: v for k, v in form.items() if isinstance(v, str)})
     except ValidationError as exc:
