@@ -24,7 +24,7 @@ from gridgov.core.clock import now as clock_now
 from gridgov.core.deps import DbSession
 from gridgov.core.errors import NotFound
 from gridgov.core.i18n import pick_language, translate
-from gridgov.core.ids import OptionalRowId, RowId
+from gridgov.core.ids import MAX_ROW_ID, OptionalRowId, RowId
 from gridgov.tasks import service
 from gridgov.tasks.models import Task
 from gridgov.tasks.schemas import (
@@ -118,7 +118,7 @@ def list_tasks(
     grid_code: Annotated[str | None, Query(max_length=15)] = None,
     target_id: OptionalRowId = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_ROW_ID)] = 0,
 ) -> TaskPage:
     where = service.TaskFilter(
         rule=rule,
