@@ -53,3 +53,17 @@ def test_routes_with_a_login_answer_deep_json_with_4xx(client: TestClient) -> No
     assert alert.status_code == 422 and "nested" in alert.json()["error"]["message"]
     typed = client.post("/api/me/tokens", content=BOMB, headers=JSON)  # parsed by FastAPI itself
     assert typed.status_code in (400, 422)
+
+
+def test_a_deeply_nested_feed_push_is_refused_or_quarantined_not_a_server_error(
+    client: TestClient, anonymous_client: TestClient
+) -> None:
+    from test_ingest_api import push
+    from test_ingest_api import pusher as make_pusher
+
+    name, token = make_pusher.__wrapped__(client)  # type: ignore[attr-defined]
+    array = push(anonymous_client, name, token, BOMB, "application/json")
+    assert array.status_code == 422 and "nested" in array.json()["error"]["message"]
+    lines = push(anonymous_client, name, token, b'{"a": 1}\n' + BOMB + b"\n", "application/x-ndjson")
+    assert lines.status_code == 200, lines.text
+    assert lines.json()["quarantined"] == 2

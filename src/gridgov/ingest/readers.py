@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from gridgov.core import jsonbody
 from gridgov.core.errors import InvalidInput
 from gridgov.ingest.mapping import Problem, parse_cell_datetime
 
@@ -119,8 +120,8 @@ def _jsonl_rows(path: Path) -> Iterator[RawRow]:
         if not line.strip():
             continue
         try:
-            data = json.loads(line)
-        except json.JSONDecodeError:
+            data = jsonbody.loads(line)
+        except (json.JSONDecodeError, jsonbody.TooDeeplyNested):
             yield RawRow(number, {}, [Problem("bad_json", detail="the line is not JSON")], raw=[line])
             continue
         if not isinstance(data, dict):

@@ -36,6 +36,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from gridgov.core import jsonbody
 from gridgov.core.clock import now as clock_now
 from gridgov.core.db import transaction
 from gridgov.core.errors import Conflict, GridgovError, InvalidInput, NotFound
@@ -380,9 +381,11 @@ def feed_file_of(body: Path) -> tuple[Path, str]:
     if not text.startswith("["):
         return body, "jsonl"
     try:
-        items = json.loads(text)
+        items = jsonbody.loads(text)
     except json.JSONDecodeError as exc:
         raise InvalidInput(f"The body is not valid JSON (line {exc.lineno}, column {exc.colno})") from None
+    except jsonbody.TooDeeplyNested as exc:
+        raise InvalidInput(str(exc)) from None
     if not isinstance(items, list):  # pragma: no cover - a text starting with [ parses to a list or fails
         raise InvalidInput("A JSON body is an array of objects")
     lines = body.with_suffix(".jsonl")
