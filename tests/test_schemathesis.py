@@ -1,17 +1,16 @@
 """Schemathesis over every operation of our OpenAPI, as an administrator and anonymously: no input, valid or
 not, may answer a server error (5xx; schemathesis's ``not_a_server_error``).
 
-It runs against its own SQLite database (the areas and the demo accounts, no address library or events), so
-what it writes, disables or revokes stays out of the session's shared databases; SQLite only, to keep the
-budget: ``EXAMPLES`` cases per operation and generation mode (valid and invalid input), about a minute in
-all. Hypothesis runs derandomized: the same cases every run.
+It runs on both backends, each time against a database of its own (the areas and the demo accounts, no
+address library or events), so what it writes, disables or revokes stays out of the session's shared
+databases. The budget: ``EXAMPLES`` cases per operation and generation mode (valid and invalid input), about
+a minute of CPU per backend. Hypothesis runs derandomized: the same cases every run.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -42,14 +41,19 @@ class Target:
 
 
 @pytest.fixture(scope="module")
-def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
+def target(
+    backend: str, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Target]:
     from gridgov.accounts import service as accounts
     from gridgov.areas.service import load_nanshan_areas
     from gridgov.demo.accounts import create_demo_accounts
     from gridgov.web.app import create_app
 
-    path: Path = tmp_path_factory.mktemp("schemathesis") / "gridgov.sqlite3"
-    engine = make_engine(f"sqlite:///{path}")
+    if backend == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('schemathesis') / 'gridgov.sqlite3'}"
+    else:
+        url = request.getfixturevalue("postgres_databases").create()
+    engine = make_engine(url)
     upgrade(engine)
     with session_factory(engine)() as session:
         load_nanshan_areas(session)

@@ -142,3 +142,13 @@ def test_versioned_static_files_are_cached_for_a_year(anonymous_client: TestClie
     assert plain.status_code == 200
     assert "immutable" not in plain.headers.get("cache-control", "")
     assert "no-cache" in plain.headers["cache-control"]
+
+
+def test_a_value_the_database_cannot_take_is_the_callers_mistake(client: TestClient, backend: str) -> None:
+    """PostgreSQL refuses a NUL character in text (SQLite takes it): a 422, not a server error."""
+    response = client.get("/api/audit", params={"actor": "a\x00b"})
+    if backend == "postgresql":
+        assert response.status_code == 422
+        assert response.json()["error"]["code"] == "invalid_input"
+    else:
+        assert response.status_code == 200 and response.json()["entries"] == []

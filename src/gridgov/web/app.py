@@ -18,6 +18,7 @@ from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine, text
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -210,6 +211,16 @@ def create_app(engine: Engine | None = None) -> FastAPI:
                 status_code=exc.http_status,
             )
         return JSONResponse(error_body(exc.code, exc.message), status_code=exc.http_status)
+
+    @app.exception_handler(DataError)
+    async def data_error(request: Request, exc: DataError) -> Response:
+        # A value the database cannot take (PostgreSQL: a NUL character in text, a number out of range) came
+        # from the request: the caller's mistake, answered as such; the route's transaction is rolled back.
+        log.warning("the database refused a value on %s %s: %s", request.method, request.url.path, exc.orig)
+        message = "A value in the request cannot be stored or searched for (a NUL character, or out of range)"
+        if wants_html(request):
+            return render(request, "error.html", {"status": 422, "message": message}, status_code=422)
+        return JSONResponse(error_body("invalid_input", message), status_code=422)
 
     @app.exception_handler(LoginRequired)
     async def login_required(_request: Request, exc: LoginRequired) -> RedirectResponse:
