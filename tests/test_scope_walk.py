@@ -199,7 +199,7 @@ def all_codes(value: Any) -> Iterator[str]:
 
 
 def fill_path(path: str, values: dict[str, str]) -> str:
-    return re.sub(r"\{(\w+)\}", lambda m: values.get(m.group(1), "0"), path)
+    return re.sub(r"\{(\w+)\}", lambda m: values.get(m.group(1), "999999999"), path)
 
 
 def _level_of(code: str) -> str:

@@ -18,9 +18,11 @@ from gridgov.accounts.deps import CurrentPrincipal, require
 from gridgov.accounts.middleware import client_address
 from gridgov.accounts.permissions import Permission, Role
 from gridgov.accounts.scoping import Principal
+from gridgov.core import jsonbody
 from gridgov.core.db import transaction
 from gridgov.core.deps import DbSession
 from gridgov.core.exports import SafeCsvWriter
+from gridgov.core.ids import RowId
 from gridgov.core.ratelimit import RateLimited, limiter_of, too_many
 
 router = APIRouter(tags=["accounts"])
@@ -99,7 +101,7 @@ async def _token_request(request: Request) -> TokenRequest:
     """
     try:
         if request.headers.get("content-type", "").startswith("application/json"):
-            return TokenRequest.model_validate(await request.json())
+            return TokenRequest.model_validate(jsonbody.loads(await request.body()))
         form = await request.form()
         return TokenRequest.model_validate({k: v for k, v in form.items() if isinstance(v, str)})
     except ValidationError as exc:
@@ -253,7 +255,7 @@ def create_my_token(
     "/api/me/tokens/{token_id}", openapi_extra=SELF, response_model=TokenInfo, summary="Revoke a token"
 )
 def revoke_my_token(
-    session: DbSession, token_id: int, principal: Annotated[Principal, require(Permission.tokens_own)]
+    session: DbSession, token_id: RowId, principal: Annotated[Principal, require(Permission.tokens_own)]
 ) -> TokenInfo:
     return _token_info(service.revoke_token(session, principal, token_id))
 
@@ -289,7 +291,7 @@ def export_users(
 
 @router.get("/api/users/{user_id}", openapi_extra=USER_PATH, summary="One account inside my scope")
 def get_user(
-    session: DbSession, user_id: int, principal: Annotated[Principal, require(Permission.users_read)]
+    session: DbSession, user_id: RowId, principal: Annotated[Principal, require(Permission.users_read)]
 ) -> dict[str, Any]:
     return service.user_summary(session, service.scoped_user(session, principal, user_id))
 
@@ -322,7 +324,7 @@ def create_user(
     "/api/users/{user_id}/disable", openapi_extra=USER_PATH, summary="Disable an account (its sessions end)"
 )
 def disable_user(
-    session: DbSession, user_id: int, principal: Annotated[Principal, require(Permission.users_manage)]
+    session: DbSession, user_id: RowId, principal: Annotated[Principal, require(Permission.users_manage)]
 ) -> dict[str, Any]:
     user = service.scoped_user(session, principal, user_id)
     return service.user_summary(session, service.set_active(session, user, False))
@@ -355,7 +357,7 @@ def unlock_user(
 )
 def reveal(
     session: DbSession,
-    user_id: int,
+    user_id: RowId,
     body: RevealRequest,
     principal: Annotated[Principal, require(Permission.personal_reveal)],
 ) -> dict[str, Any]:

@@ -1,18 +1,27 @@
 """Who is calling, resolved once per request: session cookie or bearer token → ``request.state.principal``.
 
 Also enforces CSRF for cookie-authenticated unsafe API calls (the ``X-CSRF-Token`` header must echo the
-session's token; HTML forms carry it as a hidden field, checked by the form's route), and sets the audit
-trail's actor for the request.
+session's token; HTML forms carry it as a hidden field, checked by the form's route), refuses anonymous
+calls to API routes that need a login before their body is read, and sets the audit trail's actor for the
+request. What a request is (an API call, public, a feed push) is decided by the route it goes to
+(``matched_route``), never by a prefix of the raw path: under a root path (``/gg/api/…``) the raw path
+starts with something else.
 """
 
 from __future__ import annotations
 
 import hmac
+import re
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from ipaddress import IPv4Network, IPv6Network, ip_address, ip_network
+from typing import Any
 
 from fastapi import Request
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
+from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gridgov.accounts import service
@@ -23,8 +32,12 @@ SESSION_COOKIE = "gridgov_session"
 CSRF_HEADER = "x-csrf-token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # A source system pushing a feed (ingest/api.py) authenticates with its own push token, which is no user
-# credential: on this path the route reads the bearer token itself (a user's token is refused there).
-SOURCE_PUSH_PREFIX = "/api/ingest/push/"
+# credential: on a route of this scope the route reads the bearer token itself (a user's token is refused
+# there), before it reads the body.
+SOURCE_PUSH_SCOPE = "permission:ingest.push"
+# Routes any caller may use without logging in (``openapi_extra["x-scope"]``).
+PUBLIC_SCOPE = "public"
+API_PREFIX = "/api/"
 
 
 def error_response(status: int, code: str, message: str) -> JSONResponse:
@@ -72,6 +85,86 @@ def client_address(request: Request) -> str | None:
     return hops[0] if hops else peer
 
 
+@dataclass(frozen=True)
+class MatchedRoute:
+    """The route a request goes to: its declared path (without the root path) and ``x-scope``."""
+
+    path: str
+    x_scope: str | None
+
+    @property
+    def api(self) -> bool:
+        """A JSON API route (the pages, the static files and Open311 are not)."""
+        return self.path.startswith(API_PREFIX)
+
+    @property
+    def needs_login(self) -> bool:
+        """An API route that only a logged-in user may call (the feed push checks its own token)."""
+        return self.api and self.x_scope not in (PUBLIC_SCOPE, SOURCE_PUSH_SCOPE)
+
+
+@dataclass(frozen=True)
+class _Entry:
+    regex: re.Pattern[str]
+    methods: frozenset[str]
+    route: MatchedRoute
+
+
+def _api_routes(routes: Iterable[Any], prefix: str = "") -> Iterator[tuple[str, APIRoute]]:
+    """Every FastAPI route with its full path, looking inside included routers."""
+    for route in routes:
+        inner = getattr(route, "original_router", None)
+        if inner is not None:
+            context = getattr(route, "include_context", None)
+            yield from _api_routes(inner.routes, prefix + (getattr(context, "prefix", "") or ""))
+        elif isinstance(route, APIRoute):
+            yield prefix + route.path, route
+
+
+def _route_table(app: Any) -> list[_Entry]:
+    """The app's routes, compiled once (again when routes are added)."""
+    routes = app.router.routes
+    cached: tuple[int, list[_Entry]] | None = getattr(app.state, "gridgov_route_table", None)
+    if cached is not None and cached[0] == len(routes):
+        return cached[1]
+    table = []
+    for path, route in _api_routes(routes):
+        regex, _format, _convertors = compile_path(path)
+        x_scope = (route.openapi_extra or {}).get("x-scope")
+        table.append(_Entry(regex, frozenset(route.methods or ()), MatchedRoute(path, x_scope)))
+    app.state.gridgov_route_table = (len(routes), table)
+    return table
+
+
+def route_path(scope: Scope) -> str:
+    """The request's path inside the app: without the root path it is served under."""
+    path = str(scope.get("path", ""))
+    root = str(scope.get("root_path", "")).rstrip("/")
+    if root and (path == root or path.startswith(root + "/")):
+        return path[len(root) :] or "/"
+    return path
+
+
+def matched_route(scope: Scope) -> MatchedRoute | None:
+    """The FastAPI route this request goes to (its path matching, the method too when one does), or None
+    (no route: a 404, or a static file); worked out once per request."""
+    if "gridgov.route" in scope:
+        found: MatchedRoute | None = scope["gridgov.route"]
+        return found
+    app = scope.get("app")
+    found = None
+    if app is not None and hasattr(app, "router"):
+        path, method = route_path(scope), str(scope.get("method", ""))
+        for entry in _route_table(app):
+            if entry.regex.match(path):
+                if method in entry.methods:
+                    found = entry.route
+                    break
+                found = found or entry.route  # the path is right, the method is not: a 405 from this route
+    scope["gridgov.route"] = found
+    return found
+
+
 class AuthenticationMiddleware:
     """Plain ASGI (not Starlette's BaseHTTPMiddleware, which runs the app in a second task and costs a
     measurable share of a small request): the principal goes into the request scope's state."""
@@ -87,9 +180,9 @@ class AuthenticationMiddleware:
         factory = request.app.state.session_factory
         authorization = request.headers.get("authorization", "")
         resolved: service.Resolved | None = None
-        if authorization.lower().startswith("bearer ") and not request.url.path.startswith(
-            SOURCE_PUSH_PREFIX
-        ):
+        route = matched_route(scope)
+        pushing = route is not None and route.x_scope == SOURCE_PUSH_SCOPE
+        if authorization.lower().startswith("bearer ") and not pushing:
             secret = authorization[7:].strip()
 
             def by_token() -> service.Resolved | None:
@@ -115,12 +208,20 @@ class AuthenticationMiddleware:
         state = scope.setdefault("state", {})
         state["principal"] = principal
         state["csrf_token"] = resolved.csrf_token if resolved else None
+        if principal is None and route is not None and route.needs_login:
+            # Before the body is read: an anonymous upload is not spooled to disk only to be refused.
+            refusal = error_response(
+                401, "unauthenticated", "Log in first (session cookie or `Authorization: Bearer <token>`)"
+            )
+            await refusal(scope, receive, send)
+            return
         if (
             resolved is not None
             and principal is not None
             and principal.via == "session"
             and request.method not in SAFE_METHODS
-            and request.url.path.startswith("/api/")
+            and route is not None
+            and route.api
         ):
             sent = request.headers.get(CSRF_HEADER, "")
             if not (resolved.csrf_token and hmac.compare_digest(sent, resolved.csrf_token)):
@@ -137,47 +238,67 @@ class AuthenticationMiddleware:
 
 
 class BodySizeLimit:
-    """Refuses request bodies over ``max_bytes`` with 413, whether or not Content-Length is sent. Paths under
-    one of ``large_prefixes`` (feed uploads and pushes: a department's export is often hundreds of MB) may
-    send up to ``large_max_bytes``; their routes set their own, tighter limits where they want one."""
+    """Refuses request bodies over ``max_bytes`` with 413, whether or not Content-Length is sent. A request
+    for which ``large_when(scope)`` holds (an authenticated feed upload: a department's export is often
+    hundreds of MB) may send up to ``large_max_bytes``; routes set their own, tighter limits where they want
+    one. Runs inside the authentication middleware, so ``large_when`` can ask who is calling."""
 
     def __init__(
         self,
         app: ASGIApp,
         max_bytes: int,
-        large_prefixes: tuple[str, ...] = (),
+        large_when: Callable[[Scope], bool] | None = None,
         large_max_bytes: int | None = None,
     ) -> None:
         self.app = app
         self.default_max_bytes = max_bytes
-        self.large_prefixes = large_prefixes
+        self.large_when = large_when
         self.large_max_bytes = large_max_bytes or max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        large = str(scope.get("path", "")).startswith(self.large_prefixes) if self.large_prefixes else False
+        large = self.large_when is not None and self.large_when(scope)
         max_bytes = self.large_max_bytes if large else self.default_max_bytes
         declared = dict(scope.get("headers", [])).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > max_bytes:
             await self._refuse(send, max_bytes)
             return
         received = 0
+        started = refused = False
+
+        async def guarded_send(message: Message) -> None:
+            nonlocal started
+            if refused:
+                return  # the 413 went out: what the app says about the cut-off body is dropped
+            started = started or message["type"] == "http.response.start"
+            await send(message)
 
         async def limited_receive() -> Message:
-            nonlocal received
+            nonlocal received, refused
+            if refused:
+                return {"type": "http.disconnect"}
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > max_bytes:
-                    raise _TooLarge
+                    if started:
+                        raise _TooLarge
+                    # Answered here: a form parser turns any error while reading into its own 400.
+                    await self._refuse(send, max_bytes)
+                    refused = True
+                    return {"type": "http.disconnect"}
             return message
 
         try:
-            await self.app(scope, limited_receive, send)
+            await self.app(scope, limited_receive, guarded_send)
         except _TooLarge:
-            await self._refuse(send, max_bytes)
+            if not started:
+                await self._refuse(send, max_bytes)
+        except Exception:
+            if not refused:
+                raise
 
     async def _refuse(self, send: Send, max_bytes: int) -> None:
         response = error_response(413, "too_large", f"The request body is larger than {max_bytes} bytes")
@@ -190,3 +311,18 @@ class _TooLarge(Exception):
 
 async def _empty_receive() -> Message:
     return {"type": "http.request", "body": b"", "more_body": False}
+
+
+def feed_upload(prefixes: tuple[str, ...]) -> Callable[[Scope], bool]:
+    """``large_when`` for ``BodySizeLimit``: a request to a route under one of ``prefixes`` (import centre
+    routes) from a logged-in user, or a source's feed push (its route checks the push token before it reads
+    the body). Anonymous callers get the general limit."""
+
+    def allowed(scope: Scope) -> bool:
+        route = matched_route(scope)
+        if route is None or not route.path.startswith(prefixes):
+            return False
+        state = scope.get("state") or {}
+        return state.get("principal") is not None or route.x_scope == SOURCE_PUSH_SCOPE
+
+    return allowed

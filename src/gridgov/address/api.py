@@ -27,6 +27,7 @@ from gridgov.address.schemas import (
     HistoryOut,
 )
 from gridgov.core.deps import DbSession
+from gridgov.core.ids import RowId
 
 router = APIRouter(tags=["addresses"])
 Reader = Annotated[Principal, require(Permission.areas_read)]
@@ -142,7 +143,7 @@ def add_alias(session: DbSession, principal: Manager, code: str, body: AliasCrea
     openapi_extra=WRITE,
     summary="Remove one of an address's names",
 )
-def remove_alias(session: DbSession, principal: Manager, code: str, alias_id: int) -> AddressDetail:
+def remove_alias(session: DbSession, principal: Manager, code: str, alias_id: RowId) -> AddressDetail:
     service.remove_alias(session, code, alias_id, editor=editor_of(principal))
     return AddressDetail.of(service.address_record(session, code, scope=principal.scope))
 

@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from gridgov.address.service import AddressRecord
+from gridgov.core.ids import MAX_ROW_ID
 
 
 class AddressOut(BaseModel):
@@ -114,7 +115,9 @@ class AddressEdit(_Fields):
 
     text: str | None = Field(None, min_length=1, max_length=256)
     reason: str = Field(min_length=1, max_length=500, description="why (kept in the history)")
-    revision: int | None = Field(None, description="the revision you edited; refused if it changed since")
+    revision: int | None = Field(
+        None, ge=0, le=MAX_ROW_ID, description="the revision you edited; refused if it changed since"
+    )
 
     def changes(self) -> dict[str, Any]:
         return self.model_dump(exclude={"reason", "revision"}, exclude_unset=True)

@@ -14,6 +14,7 @@ from gridgov.audit import service
 from gridgov.audit.schemas import AuditHeadInfo, AuditPage, VerifyResult
 from gridgov.core.clock import CHINA_TZ
 from gridgov.core.deps import DbSession
+from gridgov.core.ids import MAX_ROW_ID
 
 # Audit entries are district-wide: only holders of audit.read see them (route walk: "permission" kind).
 AUDITORS = {"x-scope": "permission:audit.read"}
@@ -47,7 +48,9 @@ def list_audit(
     since: Annotated[datetime | None, Query(description="From (inclusive); no offset means UTC+8")] = None,
     until: Annotated[datetime | None, Query(description="To (exclusive); no offset means UTC+8")] = None,
     limit: Annotated[int, Query(ge=1, le=service.MAX_PAGE)] = 100,
-    before_id: Annotated[int | None, Query(ge=1, description="next_before_id of the previous page")] = None,
+    before_id: Annotated[
+        int | None, Query(ge=1, le=MAX_ROW_ID, description="next_before_id of the previous page")
+    ] = None,
 ) -> AuditPage:
     return service.list_entries(
         session,

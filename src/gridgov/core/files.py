@@ -20,8 +20,6 @@ from gridgov.core.errors import InvalidInput
 
 #: Largest photo accepted (phones send 2–6 MB; a bigger file is a video or a scan, not a snapshot).
 MAX_PHOTO_BYTES: Final = 10 * 1024 * 1024
-#: Largest photo in pixels (a decompression bomb is small in bytes and huge in pixels).
-MAX_PHOTO_PIXELS: Final = 50_000_000
 #: Pillow's format name → (MIME type, file extension).
 PHOTO_FORMATS: Final = {
     "JPEG": ("image/jpeg", "jpg"),
@@ -62,6 +60,20 @@ def photo_file(sha256: str, mime: str, directory: Path | None = None) -> Path:
     return (directory or photo_dir()) / sha256[:2] / f"{sha256}.{extension}"
 
 
+def max_photo_pixels() -> int:
+    """The largest photo accepted, in pixels (``GRIDGOV_MAX_PHOTO_PIXELS``, default 24 million: a 6000 × 4000
+    phone photo). Decoding costs CPU in proportion (a 7000 × 7000 PNG took 3.6 s), and a decompression bomb
+    is small in bytes and huge in pixels: the size its header declares is checked before anything is
+    decoded."""
+    from gridgov.core.settings import get_settings
+
+    return get_settings().max_photo_pixels
+
+
+def _too_many_pixels(size: str, max_pixels: int) -> InvalidInput:
+    return InvalidInput(f"The photo has too many pixels ({size}; at most {max_pixels:,} are accepted)")
+
+
 def clean_photo(data: bytes) -> tuple[bytes, str]:
     """The photo re-encoded without metadata, and its Pillow format; ``InvalidInput`` when it is empty,
     too large, has too many pixels or is not a JPEG, PNG or WebP (judged by its bytes)."""
@@ -71,19 +83,24 @@ def clean_photo(data: bytes) -> tuple[bytes, str]:
         raise InvalidInput("The photo is empty")
     if len(data) > MAX_PHOTO_BYTES:
         raise InvalidInput(f"The photo is larger than {MAX_PHOTO_BYTES // (1024 * 1024)} MB")
+    max_pixels = max_photo_pixels()
+    # Pillow's own guard as a second line (it warns above the cap and refuses at twice the cap on opening).
+    Image.MAX_IMAGE_PIXELS = max_pixels
     try:
-        with Image.open(io.BytesIO(data)) as probe:
+        with Image.open(io.BytesIO(data)) as probe:  # reads the header only: the size, not the pixels
             kind = probe.format or ""
+            if kind not in PHOTO_FORMATS:
+                raise InvalidInput(f"Photos are JPEG, PNG or WebP, not {kind or 'this kind of file'}")
+            if probe.width * probe.height > max_pixels:
+                raise _too_many_pixels(f"{probe.width} × {probe.height}", max_pixels)
             probe.verify()
-        if kind not in PHOTO_FORMATS:
-            raise InvalidInput(f"Photos are JPEG, PNG or WebP, not {kind or 'this kind of file'}")
         with Image.open(io.BytesIO(data)) as image:
-            if image.width * image.height > MAX_PHOTO_PIXELS:
-                raise InvalidInput("The photo has too many pixels")
             upright = ImageOps.exif_transpose(image)  # keep the orientation the metadata gave, drop the rest
             clean = io.BytesIO()
             options: dict[str, Any] = {"quality": 90} if kind in ("JPEG", "WEBP") else {}
             upright.save(clean, format=kind, **options)  # saved without exif, comments or XMP
+    except Image.DecompressionBombError as exc:
+        raise _too_many_pixels("far more", max_pixels) from exc
     except (UnidentifiedImageError, OSError, SyntaxError) as exc:
         raise InvalidInput("That file is not a photo we can read (JPEG, PNG or WebP)") from exc
     return clean.getvalue(), kind

@@ -31,6 +31,8 @@ class Settings(BaseSettings):
     max_body_bytes: int = 20 * 1024 * 1024
     # Feed files uploaded to the import centre (a department's export can be hundreds of MB).
     max_feed_bytes: int = 1024 * 1024 * 1024
+    # Largest photo accepted (event snapshots, task evidence), in pixels; checked before it is decoded.
+    max_photo_pixels: int = Field(default=24_000_000, ge=1)
     # Origins allowed to call the API from a browser; empty keeps CORS closed.
     cors_origins: list[str] = Field(default_factory=list)
     # Seed and scale of the demo world that `gridgov demo load` generates when given no directory.

@@ -45,6 +45,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationErro
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from gridgov.core import jsonbody
 from gridgov.core.clock import CHINA_TZ, get_clock
 from gridgov.core.deps import DbSession
 from gridgov.core.errors import Forbidden, GridgovError, InvalidInput
@@ -190,7 +191,7 @@ def parse_alert(session: Session, body: bytes | str | dict[str, Any], *, actor: 
         data: object = body
     else:
         try:
-            data = json.loads(body)
+            data = jsonbody.loads(body)
         except (UnicodeDecodeError, ValueError) as exc:
             raise InvalidInput(f"The body is not JSON: {exc}") from exc
     if not isinstance(data, dict):

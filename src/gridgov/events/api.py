@@ -34,6 +34,7 @@ from gridgov.core.batching import GroupCommit
 from gridgov.core.db import transaction
 from gridgov.core.deps import DbSession
 from gridgov.core.errors import InvalidInput
+from gridgov.core.ids import MAX_ROW_ID
 from gridgov.events import service
 from gridgov.events.models import Event, EventCategory, Whistle, WhistleSummons
 from gridgov.events.schemas import (
@@ -346,7 +347,7 @@ def list_events(
     deadline_status: Annotated[str | None, Query(pattern="^(none|green|yellow|red)$")] = None,
     handling_unit_code: Annotated[str | None, Query(max_length=32)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_ROW_ID)] = 0,
 ) -> list[EventOut]:
     statement = select(Event).where(principal.scope.clause(Event.grid_code))
     filters = {

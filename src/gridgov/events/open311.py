@@ -50,6 +50,7 @@ from sqlalchemy.orm import Session
 from gridgov.accounts.middleware import client_address
 from gridgov.accounts.models import OrgUnit
 from gridgov.areas.models import Community, Street
+from gridgov.core import jsonbody
 from gridgov.core.clock import CHINA_TZ, get_clock
 from gridgov.core.deps import DbSession
 from gridgov.core.errors import Conflict, GridgovError, InvalidInput, NotFound
@@ -569,7 +570,7 @@ async def _fields(request: Request) -> dict[str, str] | Open311Error:
     content_type = request.headers.get("content-type", "")
     try:
         if content_type.startswith("application/json"):
-            body = await request.json()
+            body = jsonbody.loads(await request.body())
             if not isinstance(body, dict):
                 return Open311Error(400, "The JSON body must be an object of request parameters")
             fields = {

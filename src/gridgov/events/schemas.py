@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from gridgov.core.ids import MAX_ROW_ID
 from gridgov.events.workflow import Action
 
 
@@ -125,7 +126,7 @@ class ActionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     action: Action
-    version: int = Field(ge=1)
+    version: int = Field(ge=1, le=MAX_ROW_ID)
     note: str | None = Field(default=None, max_length=2000)
     reason: str | None = Field(default=None, max_length=2000)
     unit: str | None = Field(
@@ -146,7 +147,7 @@ class WhistleIn(BaseModel):
     departments: list[str] = Field(min_length=1, max_length=20)
     note: str | None = Field(default=None, max_length=2000)
     hard_case: bool = False
-    version: int = Field(ge=1)
+    version: int = Field(ge=1, le=MAX_ROW_ID)
 
 
 class SummonsIn(BaseModel):
@@ -208,7 +209,7 @@ class MergeIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     into: str = Field(min_length=4, max_length=24, description="Ticket of the event it repeats")
-    version: int = Field(ge=1, description="The version of the duplicate the caller read")
+    version: int = Field(ge=1, le=MAX_ROW_ID, description="The version of the duplicate the caller read")
 
 
 class AddressSuggestion(BaseModel):

@@ -34,6 +34,7 @@ from gridgov.core.db import transaction
 from gridgov.core.deps import DbSession
 from gridgov.core.errors import Forbidden, Unauthenticated
 from gridgov.core.i18n import pick_language
+from gridgov.core.ids import RowId
 from gridgov.core.private_files import private_dir
 from gridgov.core.settings import get_settings
 from gridgov.ingest import service, sources
@@ -299,7 +300,7 @@ def list_batches(
     summary="One import batch: status and counts so far",
     openapi_extra=MANAGE,
 )
-def get_batch(batch_id: int, principal: Manager, session: DbSession) -> dict[str, Any]:
+def get_batch(batch_id: RowId, principal: Manager, session: DbSession) -> dict[str, Any]:
     district_manager(principal)
     batch = sources.get_batch(session, batch_id)
     batch["quarantine"] = quarantine_url(batch_id)
@@ -314,7 +315,7 @@ def get_batch(batch_id: int, principal: Manager, session: DbSession) -> dict[str
     response_class=Response,
 )
 def download_quarantine(
-    batch_id: int,
+    batch_id: RowId,
     request: Request,
     principal: Manager,
     session: DbSession,

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from gridgov.core import jsonbody
 from gridgov.core.errors import InvalidInput
 from gridgov.core.xlsx import MAX_EXTRA_SHOWN, open_workbook, sheet_rows, split_row
 from gridgov.ingest.mapping import Problem, parse_cell_datetime
@@ -127,8 +128,8 @@ def _jsonl_rows(path: Path) -> Iterator[RawRow]:
             if not line.strip():
                 continue
             try:
-                value = json.loads(line)
-            except (json.JSONDecodeError, RecursionError):  # (nested too deeply for the parser)
+                value = jsonbody.loads(line)
+            except (json.JSONDecodeError, jsonbody.TooDeeplyNested, RecursionError):
                 yield RawRow(number, {}, [Problem("bad_json", detail="the line is not JSON")], raw=[line])
                 continue
             if not isinstance(value, dict):

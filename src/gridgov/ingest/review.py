@@ -18,6 +18,7 @@ from gridgov.core.deps import DbSession
 from gridgov.core.errors import Forbidden, NotFound
 from gridgov.core.i18n import pick_language, translate
 from gridgov.core.identifiers import mask_name
+from gridgov.core.ids import RowId
 from gridgov.core.templating import render
 from gridgov.ingest import service
 
@@ -105,7 +106,7 @@ def _decide(session: Any, principal: Principal, review_id: int, merge: bool) -> 
     summary="Merge the two records (the same person) or keep them apart",
     openapi_extra=MANAGE,
 )
-def decide_review(review_id: int, body: Decision, session: DbSession, principal: Manager) -> ReviewOut:
+def decide_review(review_id: RowId, body: Decision, session: DbSession, principal: Manager) -> ReviewOut:
     item = _decide(session, principal, review_id, body.merge)
     return _out(item).model_copy(update={"status": item["review"].status})
 
@@ -140,7 +141,7 @@ def reviews_page(
 @pages.post("/ingest/reviews/{review_id}")
 def decide_page(
     request: Request,
-    review_id: int,
+    review_id: RowId,
     session: DbSession,
     principal: PageManager,
     decision: Annotated[str, Form(max_length=16)],

@@ -31,6 +31,7 @@ from gridgov.accounts.scoping import Principal
 from gridgov.core.deps import DbSession
 from gridgov.core.errors import InvalidInput
 from gridgov.core.i18n import pick_language
+from gridgov.core.ids import RowId
 from gridgov.registry import service
 from gridgov.registry.schemas import (
     AreaStatsOut,
@@ -112,7 +113,7 @@ def dwelling(request: Request, session: DbSession, principal: Reader, code: str)
     summary="A person (masked), every field with its lineage, and the rentals naming them",
     openapi_extra=READ,
 )
-def person(request: Request, session: DbSession, principal: Reader, person_id: int) -> PersonOut:
+def person(request: Request, session: DbSession, principal: Reader, person_id: RowId) -> PersonOut:
     return service.get_person(session, person_id, scope=principal.scope, lang=pick_language(request))
 
 
@@ -121,7 +122,7 @@ def person(request: Request, session: DbSession, principal: Reader, person_id: i
     summary="One unmasked value of a person (ID or phone), with a reason: audited",
     openapi_extra=REVEAL,
 )
-def reveal(session: DbSession, principal: Revealer, person_id: int, body: RevealIn) -> RevealOut:
+def reveal(session: DbSession, principal: Revealer, person_id: RowId, body: RevealIn) -> RevealOut:
     value = service.reveal_person(session, principal, person_id, body.field, body.reason)
     return RevealOut(field=body.field, value=value)
 
@@ -131,7 +132,7 @@ def reveal(session: DbSession, principal: Revealer, person_id: int, body: Reveal
     summary="A rental: declared occupants vs people counted, tenants (masked), fields with lineage",
     openapi_extra=READ,
 )
-def rental(request: Request, session: DbSession, principal: Reader, rental_id: int) -> RentalOut:
+def rental(request: Request, session: DbSession, principal: Reader, rental_id: RowId) -> RentalOut:
     return service.get_rental(session, rental_id, scope=principal.scope, lang=pick_language(request))
 
 
@@ -140,7 +141,7 @@ def rental(request: Request, session: DbSession, principal: Reader, rental_id: i
     summary="A legal entity, every field with its lineage",
     openapi_extra=READ,
 )
-def entity(request: Request, session: DbSession, principal: Reader, entity_id: int) -> EntityOut:
+def entity(request: Request, session: DbSession, principal: Reader, entity_id: RowId) -> EntityOut:
     return service.get_entity(session, entity_id, scope=principal.scope, lang=pick_language(request))
 
 
@@ -162,7 +163,7 @@ def stats(
     summary="A person's key-person care tags (registry.care only)",
     openapi_extra=CARE,
 )
-def care_tags(session: DbSession, principal: Carer, person_id: int) -> list[CareTagOut]:
+def care_tags(session: DbSession, principal: Carer, person_id: RowId) -> list[CareTagOut]:
     principal.require(Permission.registry_read)
     return service.care_tags(session, person_id, scope=principal.scope, care=True)
 
@@ -173,7 +174,7 @@ def care_tags(session: DbSession, principal: Carer, person_id: int) -> list[Care
     status_code=201,
     openapi_extra=CARE,
 )
-def add_care_tag(session: DbSession, principal: Carer, person_id: int, body: CareTagIn) -> CareTagOut:
+def add_care_tag(session: DbSession, principal: Carer, person_id: RowId, body: CareTagIn) -> CareTagOut:
     principal.require(Permission.registry_read)
     return service.add_care_tag(
         session, person_id, body, scope=principal.scope, care=True, actor=principal.username
@@ -185,6 +186,6 @@ def add_care_tag(session: DbSession, principal: Carer, person_id: int, body: Car
     summary="End a key-person care tag (registry.care; audited)",
     openapi_extra=CARE,
 )
-def end_care_tag(session: DbSession, principal: Carer, tag_id: int) -> CareTagOut:
+def end_care_tag(session: DbSession, principal: Carer, tag_id: RowId) -> CareTagOut:
     principal.require(Permission.registry_read)
     return service.end_care_tag(session, tag_id, scope=principal.scope, care=True)

@@ -27,6 +27,7 @@ from gridgov.accounts.scoping import Principal
 from gridgov.core.deps import DbSession
 from gridgov.core.errors import Forbidden, InvalidInput
 from gridgov.core.i18n import pick_language
+from gridgov.core.ids import RowId
 from gridgov.core.templating import render
 from gridgov.registry import service
 from gridgov.registry.schemas import SearchKind, SearchOut
@@ -132,7 +133,7 @@ def dwelling_page(request: Request, session: DbSession, principal: Reader, code:
 
 
 @router.get("/registry/people/{person_id}")
-def person_page(request: Request, session: DbSession, principal: Reader, person_id: int) -> Response:
+def person_page(request: Request, session: DbSession, principal: Reader, person_id: RowId) -> Response:
     person = service.get_person(session, person_id, scope=principal.scope, lang=pick_language(request))
     care = principal.can(Permission.registry_care)
     tags = service.care_tags(session, person_id, scope=principal.scope, care=True) if care else None
@@ -153,7 +154,7 @@ def person_page(request: Request, session: DbSession, principal: Reader, person_
 
 
 @router.get("/registry/rentals/{rental_id}")
-def rental_page(request: Request, session: DbSession, principal: Reader, rental_id: int) -> Response:
+def rental_page(request: Request, session: DbSession, principal: Reader, rental_id: RowId) -> Response:
     rental = service.get_rental(session, rental_id, scope=principal.scope, lang=pick_language(request))
     return render(
         request,
@@ -163,7 +164,7 @@ def rental_page(request: Request, session: DbSession, principal: Reader, rental_
 
 
 @router.get("/registry/entities/{entity_id}")
-def entity_page(request: Request, session: DbSession, principal: Reader, entity_id: int) -> Response:
+def entity_page(request: Request, session: DbSession, principal: Reader, entity_id: RowId) -> Response:
     entity = service.get_entity(session, entity_id, scope=principal.scope, lang=pick_language(request))
     return render(
         request,

@@ -24,6 +24,7 @@ from gridgov.core.clock import now as clock_now
 from gridgov.core.deps import DbSession
 from gridgov.core.errors import NotFound
 from gridgov.core.i18n import pick_language, translate
+from gridgov.core.ids import MAX_ROW_ID, OptionalRowId, RowId
 from gridgov.tasks import service
 from gridgov.tasks.models import Task
 from gridgov.tasks.schemas import (
@@ -115,9 +116,9 @@ def list_tasks(
     overdue: bool = False,
     target_kind: Annotated[str | None, Query(max_length=16)] = None,
     grid_code: Annotated[str | None, Query(max_length=15)] = None,
-    target_id: int | None = None,
+    target_id: OptionalRowId = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_ROW_ID)] = 0,
 ) -> TaskPage:
     where = service.TaskFilter(
         rule=rule,
@@ -176,7 +177,7 @@ def run_rules(session: DbSession, _principal: Configurer, body: RunRulesIn) -> d
     summary="One task with its target's current values and evidence",
     openapi_extra={"x-scope": "permission:tasks.read"},
 )
-def get_task(request: Request, session: DbSession, principal: Reader, task_id: int) -> TaskDetail:
+def get_task(request: Request, session: DbSession, principal: Reader, task_id: RowId) -> TaskDetail:
     task = service.get_task(session, task_id, principal.scope)
     return task_detail(session, task, pick_language(request))
 
@@ -188,7 +189,7 @@ def get_task(request: Request, session: DbSession, principal: Reader, task_id: i
     openapi_extra={"x-scope": "permission:tasks.work"},
 )
 def answer_task(
-    request: Request, session: DbSession, principal: Worker, task_id: int, body: AnswerIn
+    request: Request, session: DbSession, principal: Worker, task_id: RowId, body: AnswerIn
 ) -> TaskDetail:
     lang = pick_language(request)
     task = service.answer_task(

@@ -35,6 +35,7 @@ from gridgov.core.deps import DbSession
 from gridgov.core.errors import GridgovError, InvalidInput
 from gridgov.core.files import MAX_PHOTO_BYTES
 from gridgov.core.i18n import pick_language, translate
+from gridgov.core.ids import RowId
 from gridgov.core.templating import render
 from gridgov.tasks import service
 from gridgov.tasks.api import task_detail
@@ -222,7 +223,7 @@ def _detail_context(
 
 
 @router.get("/tasks/{task_id}", response_class=HTMLResponse)
-def task_page(request: Request, session: DbSession, principal: Reader, task_id: int) -> Response:
+def task_page(request: Request, session: DbSession, principal: Reader, task_id: RowId) -> Response:
     lang = pick_language(request)
     context = _detail_context(request, session, principal, task_id, lang)
     context["just_answered"] = request.query_params.get("answered") == "1"
@@ -230,7 +231,7 @@ def task_page(request: Request, session: DbSession, principal: Reader, task_id: 
 
 
 @router.post("/tasks/{task_id}", response_class=HTMLResponse)
-async def answer_task(request: Request, principal: Reader, task_id: int) -> Response:
+async def answer_task(request: Request, principal: Reader, task_id: RowId) -> Response:
     """The task form's answer: on success back to the task (now showing its answer), else the form again
     with the reason and what was typed."""
     lang = pick_language(request)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from gridgov.core.ids import MAX_ROW_ID
 
 
 class TaskOut(BaseModel):
@@ -68,7 +70,7 @@ class AnswerIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     answer: Literal["confirmed", "corrected", "not_found"]
-    corrected: dict[str, str | int | None] | None = None
+    corrected: dict[str, str | Annotated[int, Field(ge=-MAX_ROW_ID, le=MAX_ROW_ID)] | None] | None = None
     note: str | None = Field(default=None, max_length=2000)
 
 
@@ -98,4 +100,4 @@ class RunRulesIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     rules: list[str] | None = Field(default=None, max_length=32)
-    batch_id: int | None = None
+    batch_id: int | None = Field(None, ge=1, le=MAX_ROW_ID)

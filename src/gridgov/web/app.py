@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from urllib.parse import urlencode
+from urllib.parse import parse_qs, urlencode
 
 import anyio
 import anyio.to_thread
@@ -17,13 +18,14 @@ from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine, text
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gridgov import __version__
 from gridgov.accounts.deps import LoginRequired
-from gridgov.accounts.middleware import AuthenticationMiddleware, BodySizeLimit
+from gridgov.accounts.middleware import AuthenticationMiddleware, BodySizeLimit, feed_upload, route_path
 from gridgov.audit.service import install_write_auditing
 from gridgov.core.db import get_engine, session_factory
 from gridgov.core.errors import GridgovError
@@ -73,9 +75,32 @@ class SecurityHeaders:
         await self.app(scope, receive, with_headers)
 
 
+class VersionedStaticFiles(StaticFiles):
+    """Static files; a URL carrying the version (``?v=…``, as ``static_url`` writes every one) names content
+    that never changes, so browsers keep it for a year without asking again. Without it, they revalidate
+    (ETag / Last-Modified) each time."""
+
+    VERSIONED = "public, max-age=31536000, immutable"
+    UNVERSIONED = "no-cache"
+
+    def file_response(
+        self,
+        full_path: str | os.PathLike[str],
+        stat_result: os.stat_result,
+        scope: Scope,
+        status_code: int = 200,
+    ) -> Response:
+        response = super().file_response(full_path, stat_result, scope, status_code)
+        versioned = "v" in parse_qs(scope.get("query_string", b"").decode("latin-1"))
+        response.headers["Cache-Control"] = self.VERSIONED if versioned else self.UNVERSIONED
+        return response
+
+
 def wants_html(request: Request) -> bool:
     """Pages get an error page; API callers and scripts get the uniform JSON body."""
-    return not request.url.path.startswith("/api/") and "text/html" in request.headers.get("accept", "")
+    return not route_path(request.scope).startswith("/api/") and "text/html" in request.headers.get(
+        "accept", ""
+    )
 
 
 def error_body(code: str, message: str, details: object | None = None) -> dict[str, object]:
@@ -154,7 +179,14 @@ def create_app(engine: Engine | None = None) -> FastAPI:
     from gridgov.events.api import intake_writer
 
     app.state.event_intake = intake_writer(app.state.session_factory)
-    # Starlette runs the last-added middleware first: size limit, headers, compression, CORS, then who.
+    # Starlette runs the last-added middleware first: headers, compression, CORS, who, then the size limit
+    # (feed-sized bodies only once the caller is known).
+    app.add_middleware(
+        BodySizeLimit,
+        max_bytes=settings.max_body_bytes,
+        large_when=feed_upload(("/api/ingest/", "/ingest/")),
+        large_max_bytes=settings.max_feed_bytes,
+    )
     app.add_middleware(AuthenticationMiddleware)
     if settings.cors_origins:
         # Closed unless configured: only the listed origins may call the API from a browser.
@@ -168,12 +200,6 @@ def create_app(engine: Engine | None = None) -> FastAPI:
     # Grid polygons are ~1 MB of GeoJSON; compressed they travel well over a street office's line.
     app.add_middleware(GZipMiddleware, minimum_size=2048)
     app.add_middleware(SecurityHeaders, csp=content_security_policy(settings.tile_url))
-    app.add_middleware(
-        BodySizeLimit,
-        max_bytes=settings.max_body_bytes,
-        large_prefixes=("/api/ingest/", "/ingest/"),
-        large_max_bytes=settings.max_feed_bytes,
-    )
 
     @app.exception_handler(GridgovError)
     async def domain_error(request: Request, exc: GridgovError) -> Response:
@@ -185,6 +211,16 @@ def create_app(engine: Engine | None = None) -> FastAPI:
                 status_code=exc.http_status,
             )
         return JSONResponse(error_body(exc.code, exc.message), status_code=exc.http_status)
+
+    @app.exception_handler(DataError)
+    async def data_error(request: Request, exc: DataError) -> Response:
+        # A value the database cannot take (PostgreSQL: a NUL character in text, a number out of range) came
+        # from the request: the caller's mistake, answered as such; the route's transaction is rolled back.
+        log.warning("the database refused a value on %s %s: %s", request.method, request.url.path, exc.orig)
+        message = "A value in the request cannot be stored or searched for (a NUL character, or out of range)"
+        if wants_html(request):
+            return render(request, "error.html", {"status": 422, "message": message}, status_code=422)
+        return JSONResponse(error_body("invalid_input", message), status_code=422)
 
     @app.exception_handler(LoginRequired)
     async def login_required(_request: Request, exc: LoginRequired) -> RedirectResponse:
@@ -274,5 +310,5 @@ def create_app(engine: Engine | None = None) -> FastAPI:
     ):
         app.include_router(router)
     if STATIC_DIR.is_dir():
-        app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+        app.mount("/static", VersionedStaticFiles(directory=STATIC_DIR), name="static")
     return app
