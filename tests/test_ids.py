@@ -46,9 +46,9 @@ def test_ids_beyond_an_integer_column_are_refused_by_validation_on_every_route(
                 fields = {d["field"] for d in response.json()["error"]["details"]}
                 assert set(names) <= fields, f"{method} {url}: {fields}"
             probed.append(f"{method} {path}")
-    # Counted by hand from the routers: accounts 4, address 1, ingest 2 + review 2, registry 7 + pages 3,
-    # tasks 2 + pages 2.
-    assert len(probed) == 23, probed
+    # Counted by hand from the routers: accounts 5 + pages 1 (unlock), address 1, ingest 2 + review 2,
+    # registry 7 + pages 3, tasks 2 + pages 2.
+    assert len(probed) == 25, probed
 
 
 def test_a_target_id_query_beyond_64_bits_is_refused(client: TestClient) -> None:

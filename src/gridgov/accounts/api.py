@@ -341,7 +341,7 @@ class UnlockRequest(BaseModel):
 )
 def unlock_user(
     session: DbSession,
-    user_id: int,
+    user_id: RowId,
     principal: Annotated[Principal, require(Permission.users_manage)],
     body: UnlockRequest | None = None,
 ) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from gridgov.accounts.scoping import Principal
 from gridgov.audit.service import record
 from gridgov.core.deps import DbSession
 from gridgov.core.i18n import pick_language, translate
+from gridgov.core.ids import RowId
 from gridgov.core.ratelimit import RateLimited
 from gridgov.core.settings import get_settings
 from gridgov.core.templating import render
@@ -195,7 +196,7 @@ def users_page(
 def unlock_from_page(
     request: Request,
     session: DbSession,
-    user_id: int,
+    user_id: RowId,
     principal: Annotated[Principal, require_page(Permission.users_manage)],
     csrf_token: Annotated[str, Form(max_length=128)] = "",
 ) -> Response:
