@@ -43,6 +43,28 @@ POSTGRES_SKIP_REASON = (
 )
 
 
+#: Under CI (``.ci/run`` exports ``CI=true``) every test runs: a missing data file or tool fails the test.
+UNDER_CI = bool(os.environ.get("CI"))
+#: The shared data beside the checkout (``../shared/data``): the Shenzhen pairs, the NAACL 2019 corpus, …
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+
+def require(present: bool, message: str) -> None:
+    """The one rule for a test that needs something outside the checkout (a data file under
+    ``../shared/data``, a Debian tool): skip with ``message`` where it is missing, FAIL under CI."""
+    if present:
+        return
+    if UNDER_CI:
+        pytest.fail(f"{message} (CI is set: it must be present)")
+    pytest.skip(message)
+
+
+def require_file(path: Path) -> Path:
+    """``path`` if it is a file; else skip (fail under CI), naming the missing file."""
+    require(path.is_file(), f"{path} is missing (the shared data is not beside the checkout)")
+    return path
+
+
 def _postgres_error() -> str | None:
     try:
         engine = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
@@ -110,6 +132,18 @@ def _new_database_url(
         return _sqlite_url(tmp_path_factory)
     databases: PostgresDatabases = request.getfixturevalue("postgres_databases")
     return databases.create()
+
+
+@pytest.fixture(name="require", scope="session")
+def require_fixture() -> Callable[[bool, str], None]:
+    """``require(present, message)`` (see ``require``): skip where something is missing, fail under CI."""
+    return require
+
+
+@pytest.fixture(name="require_file", scope="session")
+def require_file_fixture() -> Callable[[Path], Path]:
+    """``require_file(path)`` (see ``require_file``): a data file, or skip — fail under CI."""
+    return require_file
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])

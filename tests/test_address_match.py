@@ -5,8 +5,8 @@ first 300 positive Shenzhen pairs with sibling distractors."""
 from __future__ import annotations
 
 import importlib.util
-import os
 import random
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 
@@ -210,13 +210,8 @@ def _bench() -> ModuleType:
     return module
 
 
-def test_shenzhen_pairs_top1_with_siblings() -> None:
-    if not VAL_PAIRS.exists():
-        if os.environ.get("CI"):
-            pytest.fail(f"{VAL_PAIRS} is missing and CI is set: the retrieval benchmark data must be present")
-        pytest.skip(
-            f"{VAL_PAIRS} is missing (shared data not mounted); the Shenzhen retrieval test is skipped"
-        )
+def test_shenzhen_pairs_top1_with_siblings(require_file: Callable[[Path], Path]) -> None:
+    require_file(VAL_PAIRS)
     bench = _bench()
     rows = [line.split("\t") for line in VAL_PAIRS.read_text(encoding="utf-8").splitlines() if line.strip()]
     standards = sorted({r[1] for r in rows})

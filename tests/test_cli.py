@@ -126,12 +126,15 @@ VAL_PAIRS = (
 )
 
 
-@pytest.mark.skipif(not VAL_PAIRS.exists(), reason="the Shenzhen pairs file is not beside the checkout")
 def test_a_library_from_another_district_imports_as_lines_and_matches(
-    empty_engine_factory: Callable[[str], Engine], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    empty_engine_factory: Callable[[str], Engine],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    require_file: Callable[[Path], Path],
 ) -> None:
     """`address import --format lines` then `address match` on the Shenzhen pairs (Bao'an, Longgang, …):
     areas outside our hierarchy are kept as text, and the free texts find their standard address."""
+    require_file(VAL_PAIRS)
     engine = empty_engine_factory("sqlite")
     monkeypatch.setenv("GRIDGOV_DATABASE_URL", engine.url.render_as_string(hide_password=False))
     get_settings.cache_clear()

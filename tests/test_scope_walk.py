@@ -25,7 +25,7 @@ from gridgov.accounts.models import UserAccount
 from gridgov.accounts.permissions import Role
 from gridgov.address.models import StdAddress
 from gridgov.areas.models import Community, Grid, Street
-from gridgov.areas.scope import AreaScope
+from gridgov.areas.scope import WHOLE_DISTRICT, AreaScope
 from gridgov.core.db import session_factory
 from gridgov.demo.accounts import DemoAccount
 from gridgov.events.models import Event
@@ -159,7 +159,7 @@ def seed_events(engine: Engine, grid_worker: DemoAccount) -> None:
     from gridgov.events import service
     from gridgov.events.service import Actor, NewEvent
 
-    desk = Actor(name="route-walk desk")
+    desk = Actor(name="route-walk desk", scope=WHOLE_DISTRICT)
     with session_factory(engine)() as session:
         service.seed_org_units(session)
         service.seed_categories(session)

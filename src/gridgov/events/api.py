@@ -321,8 +321,7 @@ async def report_event(
 
     def earlier() -> EventDetail:
         with transaction(factory) as session:
-            event = service.get_event(session, filed.event_id)
-            principal.require_area(event.grid_code)
+            event = service.get_event(session, filed.event_id, scope=principal.scope)
             return event_detail(session, event, principal)
 
     response.status_code = 200

@@ -43,6 +43,7 @@ from sqlalchemy.orm import Session
 
 from gridgov.accounts.models import OrgUnit
 from gridgov.areas.models import Community, Street
+from gridgov.areas.scope import WHOLE_DISTRICT
 from gridgov.core.clock import CHINA_TZ, get_clock
 from gridgov.core.deps import DbSession
 from gridgov.core.errors import Conflict, GridgovError, InvalidInput, NotFound
@@ -496,7 +497,7 @@ def get_request(session: DbSession, service_request_id: str, format: str) -> Res
 def get_token(session: DbSession, token: str, format: str) -> Response:
     fmt = _check_format(format)
     try:
-        event = service.get_event(session, token.strip())
+        event = service.get_event(session, token.strip(), scope=WHOLE_DISTRICT)
     except NotFound:
         return _error(fmt, 404, f"No token '{token}'")
     rows = [{"service_request_id": event.ticket, "token": event.ticket}]
@@ -634,7 +635,9 @@ def post_request(
     try:
         if not new.title:
             new.title = service.current_category(session, new.subtype_code).name
-        event, _created = service.submit(session, new, actor=service.Actor(name=f"open311:{key.name}"))
+        event, _created = service.submit(
+            session, new, actor=service.Actor(name=f"open311:{key.name}", scope=WHOLE_DISTRICT)
+        )
     except GridgovError as exc:
         raise _from_domain(exc) from exc
     notice = f"已收到，受理编号 {event.ticket}，可凭编号查询进度 (received: follow it with {event.ticket})"

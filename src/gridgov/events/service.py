@@ -63,8 +63,9 @@ class Actor:
     """Who acts: recorded on every step; ``scope`` bounds the events they may touch."""
 
     name: str
+    # No default: an actor that may act anywhere says so (``scope=WHOLE_DISTRICT``).
+    scope: AreaScope = field(kw_only=True)
     user_id: int | None = None
-    scope: AreaScope = WHOLE_DISTRICT
     unit_code: str | None = None
     # False for a department handler: the steps of the handling unit (sign, return, handle, extension) and
     # a summoned department's steps are theirs only for their own unit. The desk acts for any unit.
@@ -82,7 +83,7 @@ def _require_unit(actor: Actor, unit_code: str | None, what: str) -> None:
         raise Forbidden(f"Only {unit_code or 'the handling unit'} may {what}; your unit is {actor.unit_code}")
 
 
-SYSTEM: Final = Actor(name="system")
+SYSTEM: Final = Actor(name="system", scope=WHOLE_DISTRICT)
 
 
 @dataclass
@@ -566,7 +567,7 @@ def _record(
     return step
 
 
-def get_event(session: Session, ref: int | str, *, scope: AreaScope = WHOLE_DISTRICT) -> Event:
+def get_event(session: Session, ref: int | str, *, scope: AreaScope) -> Event:
     """An event by id or ticket, within the scope."""
     column = Event.id if isinstance(ref, int) else Event.ticket
     event = session.scalars(select(Event).where(column == ref)).first()
@@ -963,14 +964,14 @@ def _near(event: Event, other: Event) -> float | None:
     return metres if metres <= DUPLICATE_RADIUS_M else None
 
 
-def likely_duplicates(session: Session, event: Event, *, scope: AreaScope = WHOLE_DISTRICT) -> list[Event]:
+def likely_duplicates(session: Session, event: Event, *, scope: AreaScope) -> list[Event]:
     """Open events of the same type reported nearby shortly before or after this one, within ``scope``
     (a desk never sees, or merges with, an event outside its area), nearest first."""
     return likely_duplicates_of(session, [event], scope=scope).get(event.id, [])
 
 
 def likely_duplicates_of(
-    session: Session, events: Sequence[Event], *, scope: AreaScope = WHOLE_DISTRICT
+    session: Session, events: Sequence[Event], *, scope: AreaScope
 ) -> dict[int, list[Event]]:
     """``likely_duplicates`` for many events in one query (the desk's queue): event id → its duplicates."""
     placed = [e for e in events if e.lon is not None and e.lat is not None]
@@ -1247,7 +1248,7 @@ def _replay(
 
     day = start.date()
     previous = start
-    actor = Actor(name="历史工单导入")
+    actor = Actor(name="历史工单导入", scope=WHOLE_DISTRICT)
     try:
         for part in history.split("；"):
             m = _HISTORY_PART.match(part.strip())
