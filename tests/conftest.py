@@ -14,6 +14,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -85,6 +86,30 @@ def pytest_report_header(config: pytest.Config) -> str:
     if REQUIRE_POSTGRES:
         return f"gridgov: PostgreSQL REQUIRED but unreachable ({_POSTGRES_ERROR}): its tests will fail"
     return f"gridgov: {POSTGRES_SKIP_REASON}"
+
+
+def _order_seed(config: pytest.Config) -> str | None:
+    """pytest-randomly's seed as a command-line hint, when the suite runs in random order."""
+    seed = getattr(config.option, "randomly_seed", None)
+    if not config.pluginmanager.hasplugin("randomly") or not isinstance(seed, int):
+        return None
+    return f"random order: repeat it with -p randomly --randomly-seed={seed}"
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Say the seed at the start even under ``-q`` (pytest-randomly's own header line is hidden there)."""
+    hint = _order_seed(session.config)
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if hint and reporter is not None and not hasattr(session.config, "workerinput"):
+        reporter.write_line(hint)
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    """… and again at the end, beside the failures."""
+    hint = _order_seed(config)
+    if hint:
+        terminalreporter.write_line(hint)
 
 
 class PostgresDatabases:

@@ -285,7 +285,8 @@ def test_crf_learns_from_a_slice(tmp_path: Path, require_file: Callable[[Path], 
         predicted.append([(s.label, s.start, s.end) for s in parsed.spans])
     bench = _bench()
     f1 = bench.f1(bench.score(dev, predicted)[""])[2]
-    assert f1 > 0.6, f"CRF on 300 addresses reached span F1 {f1:.3f} on 100 dev addresses"
+    # Measured 0.854 (the same 300 and 100 addresses every run): a floor just below.
+    assert f1 > 0.83, f"CRF on 300 addresses reached span F1 {f1:.3f} on 100 dev addresses"
 
     # The CRF parser never raises either, and library names join its lexicon.
     with_names = Parser.from_model(model, gazetteer=[("科兴科学园", "poi")])

@@ -169,7 +169,7 @@ def test_a_library_from_another_district_imports_as_lines_and_matches(
         rows = list(csv.DictReader(handle))
     assert [int(r["n"]) for r in rows] == list(range(len(pairs)))
     right = sum(r["std_address"] == std for r, (_free, std) in zip(rows, pairs, strict=True))
-    assert right / len(pairs) >= 0.97, right / len(pairs)
+    assert right / len(pairs) >= 0.995, right / len(pairs)  # measured 400/400: a floor just below
     assert "400 rows" in matched.output
 
 
