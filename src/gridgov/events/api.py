@@ -347,7 +347,7 @@ def list_events(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> list[EventOut]:
-    statement = select(Event).where(principal.scope.clause(Event.grid_code))
+    statement = select(Event).where(service.readable(principal.scope))
     filters = {
         Event.state: state.value if state is not None else None,
         Event.subtype_code: subtype_code,
@@ -383,7 +383,7 @@ def events_geojson(
     limit: Annotated[int, Query(ge=1, le=5000)] = 2000,
 ) -> dict[str, object]:
     statement = select(Event, EventCategory.name).join(EventCategory, EventCategory.id == Event.category_id)
-    statement = statement.where(principal.scope.clause(Event.grid_code), Event.lon.is_not(None))
+    statement = statement.where(service.readable(principal.scope), Event.lon.is_not(None))
     if state:
         statement = statement.where(Event.state.in_([s.value for s in state]))
     if street_code:

@@ -567,14 +567,36 @@ def _record(
     return step
 
 
+#: Category domains anyone working in an area may read (urban management: public space); the rest (social
+#: governance: disputes, petitions …) a department reads only when dispatched or whistled to it.
+PUBLIC_DOMAINS: Final = ("urban",)
+
+
+def readable(scope: AreaScope) -> Any:
+    """The events ``scope`` may read, as a SQL condition: inside its area and, for a department
+    (``scope.department``), dispatched or whistled to its unit or of a public urban-management class."""
+    from sqlalchemy import and_, or_
+
+    inside = scope.clause(Event.grid_code)
+    if scope.department is None:
+        return inside
+    public = Event.category_id.in_(select(EventCategory.id).where(EventCategory.domain.in_(PUBLIC_DOMAINS)))
+    return and_(inside, or_(inbox_clause(scope.department), public))
+
+
 def get_event(session: Session, ref: int | str, *, scope: AreaScope) -> Event:
-    """An event by id or ticket, within the scope."""
+    """An event by id or ticket, within the scope (see ``readable``): outside its area 403; an event in
+    the area that a department may not read answers as if it did not exist (404)."""
     column = Event.id if isinstance(ref, int) else Event.ticket
     event = session.scalars(select(Event).where(column == ref)).first()
     if event is None:
         raise NotFound(f"No event {ref}")
     if not scope.covers(event.grid_code or ""):
         raise Forbidden("That event lies outside your area scope")
+    if scope.department is not None and not session.scalar(
+        select(func.count()).select_from(Event).where(Event.id == event.id, readable(scope))
+    ):
+        raise NotFound(f"No event {ref}")
     return event
 
 
@@ -985,7 +1007,7 @@ def likely_duplicates_of(
             Event.created_at >= min(times) - DUPLICATE_WINDOW,
             Event.created_at <= max(times) + DUPLICATE_WINDOW,
             Event.lon.is_not(None),
-            scope.clause(Event.grid_code),
+            readable(scope),
         )
     ).all()
     by_type: dict[str, list[Event]] = {}
