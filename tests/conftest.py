@@ -44,8 +44,6 @@ POSTGRES_SKIP_REASON = (
 )
 
 
-#: Under CI (``.ci/run`` exports ``CI=true``) every test runs: a missing data file or tool fails the test.
-UNDER_CI = bool(os.environ.get("CI"))
 #: The shared data beside the checkout (``../shared/data``): the Shenzhen pairs, the NAACL 2019 corpus, …
 SHARED_DATA = REPO.parent / "shared" / "data"
 
@@ -55,7 +53,7 @@ def require(present: bool, message: str) -> None:
     ``../shared/data``, a Debian tool): skip with ``message`` where it is missing, FAIL under CI."""
     if present:
         return
-    if UNDER_CI:
+    if os.environ.get("CI"):  # under CI (``.ci/run`` exports CI=true) every test runs
         pytest.fail(f"{message} (CI is set: it must be present)")
     pytest.skip(message)
 
