@@ -59,8 +59,9 @@ lint:
 typecheck:
 	$(BIN)/mypy
 
+# In a random order (pytest-randomly prints the seed; repeat an order with -p randomly --randomly-seed=N).
 pytest:
-	$(BIN)/pytest -q -n $(PYTEST_WORKERS)
+	$(BIN)/pytest -q -n $(PYTEST_WORKERS) -p randomly
 
 test: install browser-deps lint typecheck pytest
 

@@ -14,6 +14,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -47,6 +48,26 @@ POSTGRES_SKIP_REASON = (
 )
 
 
+#: The shared data beside the checkout (``../shared/data``): the Shenzhen pairs, the NAACL 2019 corpus, …
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+
+def require(present: bool, message: str) -> None:
+    """The one rule for a test that needs something outside the checkout (a data file under
+    ``../shared/data``, a Debian tool): skip with ``message`` where it is missing, FAIL under CI."""
+    if present:
+        return
+    if os.environ.get("CI"):  # under CI (``.ci/run`` exports CI=true) every test runs
+        pytest.fail(f"{message} (CI is set: it must be present)")
+    pytest.skip(message)
+
+
+def require_file(path: Path) -> Path:
+    """``path`` if it is a file; else skip (fail under CI), naming the missing file."""
+    require(path.is_file(), f"{path} is missing (the shared data is not beside the checkout)")
+    return path
+
+
 def _postgres_error() -> str | None:
     try:
         engine = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
@@ -67,6 +88,30 @@ def pytest_report_header(config: pytest.Config) -> str:
     if REQUIRE_POSTGRES:
         return f"gridgov: PostgreSQL REQUIRED but unreachable ({_POSTGRES_ERROR}): its tests will fail"
     return f"gridgov: {POSTGRES_SKIP_REASON}"
+
+
+def _order_seed(config: pytest.Config) -> str | None:
+    """pytest-randomly's seed as a command-line hint, when the suite runs in random order."""
+    seed = getattr(config.option, "randomly_seed", None)
+    if not config.pluginmanager.hasplugin("randomly") or not isinstance(seed, int):
+        return None
+    return f"random order: repeat it with -p randomly --randomly-seed={seed}"
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Say the seed at the start even under ``-q`` (pytest-randomly's own header line is hidden there)."""
+    hint = _order_seed(session.config)
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if hint and reporter is not None and not hasattr(session.config, "workerinput"):
+        reporter.write_line(hint)
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    """… and again at the end, beside the failures."""
+    hint = _order_seed(config)
+    if hint:
+        terminalreporter.write_line(hint)
 
 
 class PostgresDatabases:
@@ -114,6 +159,18 @@ def _new_database_url(
         return _sqlite_url(tmp_path_factory)
     databases: PostgresDatabases = request.getfixturevalue("postgres_databases")
     return databases.create()
+
+
+@pytest.fixture(name="require", scope="session")
+def require_fixture() -> Callable[[bool, str], None]:
+    """``require(present, message)`` (see ``require``): skip where something is missing, fail under CI."""
+    return require
+
+
+@pytest.fixture(name="require_file", scope="session")
+def require_file_fixture() -> Callable[[Path], Path]:
+    """``require_file(path)`` (see ``require_file``): a data file, or skip — fail under CI."""
+    return require_file
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])

@@ -5,8 +5,8 @@ first 300 positive Shenzhen pairs with sibling distractors."""
 from __future__ import annotations
 
 import importlib.util
-import os
 import random
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 
@@ -210,13 +210,8 @@ def _bench() -> ModuleType:
     return module
 
 
-def test_shenzhen_pairs_top1_with_siblings() -> None:
-    if not VAL_PAIRS.exists():
-        if os.environ.get("CI"):
-            pytest.fail(f"{VAL_PAIRS} is missing and CI is set: the retrieval benchmark data must be present")
-        pytest.skip(
-            f"{VAL_PAIRS} is missing (shared data not mounted); the Shenzhen retrieval test is skipped"
-        )
+def test_shenzhen_pairs_top1_with_siblings(require_file: Callable[[Path], Path]) -> None:
+    require_file(VAL_PAIRS)
     bench = _bench()
     rows = [line.split("\t") for line in VAL_PAIRS.read_text(encoding="utf-8").splitlines() if line.strip()]
     standards = sorted({r[1] for r in rows})
@@ -233,4 +228,56 @@ def test_shenzhen_pairs_top1_with_siblings() -> None:
     for query, standard in queries:
         found = m.best(query)
         right += found is not None and normalize(found.text) == normalize(standard)
-    assert right / len(queries) >= 0.95, f"top-1 {right / len(queries):.3f} on the first 300 positive pairs"
+    # Measured 298/300 (0.993); the char TF-IDF baseline gets 281/300 (0.937). A floor just below.
+    assert right / len(queries) >= 0.99, f"top-1 {right / len(queries):.3f} on the first 300 positive pairs"
+
+
+# --- the cut-offs: accept ≥ 0.80 > review ≥ 0.50 > reject ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("score", "expected"),
+    [
+        (1.0, "accept"),
+        (0.80, "accept"),
+        (0.7999, "review"),
+        (0.65, "review"),
+        (0.50, "review"),
+        (0.4999, "reject"),
+        (0.45, "reject"),  # one conflicting number
+        (0.30, "reject"),
+        (0.20, "reject"),
+        (0.0, "reject"),
+    ],
+)
+def test_the_decision_at_each_side_of_each_threshold(score: float, expected: str) -> None:
+    assert decide(score) == expected
+
+
+@pytest.mark.parametrize(
+    ("query", "code", "expected"),
+    [
+        # accept: every part agrees, or only an extra part the record does not name (× 0.90)
+        ("南山区南山街道向南路49号南粤山庄10栋", "A10", "accept"),
+        ("向南路49号南粤山庄10栋A座", "A10", "accept"),
+        # review, just under accept: a name read loosely and a zone not said (≈ 0.78)
+        ("横巷三巷15号", "G1", "review"),
+        # review: everything agrees but the district named is another one (× 0.6)
+        ("福田区向南路49号南粤山庄10栋", "A10", "review"),
+        ("南山区桂园路48号9栋", "D9", "review"),
+        # reject, just under review: one conflicting number (× 0.45) — the right estate, the wrong place
+        ("向南路48号南粤山庄10栋", "A10", "reject"),
+        ("景和园5栋3单元", "E2", "reject"),
+        ("桂园路47号9栋", "D9", "reject"),
+        # reject, well under review: a conflicting lane and a looser name (≈ 0.3)
+        ("岭下花园十四巷14号", "C13", "reject"),
+    ],
+)
+def test_queries_on_each_side_of_each_threshold(
+    matcher: Matcher, query: str, code: str, expected: str
+) -> None:
+    found = matcher.best(query)
+    assert found is not None
+    assert decide(found.score) == expected, f"{query}: {found.code} {found.score} ({found.reason})"
+    if expected != "reject":
+        assert found.code == code

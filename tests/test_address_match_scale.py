@@ -52,7 +52,7 @@ def test_messy_resident_addresses_land_on_their_dwelling(
     sample = residents[:6000]
     results = match_texts(world_library, [text for text, _ in sample])
     right = sum(result[0] == code for result, (_, code) in zip(results, sample, strict=True))
-    assert right / len(sample) >= 0.99, right / len(sample)
+    assert right / len(sample) >= 0.998, right / len(sample)  # measured 5,993/6,000 (0.9988)
     # Every answer carries the areas of its building (a dwelling's own are not listed).
     hits = [r for r in results if r[0]]
     assert all(r[5] and r[6] and r[7] for r in hits)

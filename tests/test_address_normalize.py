@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import cn2an
@@ -285,22 +286,19 @@ def test_digit_by_digit_rooms(n: int, prefix: str) -> None:
 # --- the real files: nothing raises, digits survive, idempotent ----------------------------------
 
 
-def _real_texts() -> list[str]:
+def _real_texts(require_file: Callable[[Path], Path]) -> list[str]:
     texts: list[str] = []
-    if VAL_PAIRS.exists():
-        for line in VAL_PAIRS.read_text(encoding="utf-8").splitlines():
-            texts.extend(line.split("\t")[:2])
-    if NAACL_TRAIN.exists():
-        for line in NAACL_TRAIN.read_text(encoding="utf-8").splitlines():
-            texts.append(json.loads(line)["text"])
+    for line in require_file(VAL_PAIRS).read_text(encoding="utf-8").splitlines():
+        texts.extend(line.split("\t")[:2])
+    for line in require_file(NAACL_TRAIN).read_text(encoding="utf-8").splitlines():
+        texts.append(json.loads(line)["text"])
     return list(dict.fromkeys(texts))
 
 
 @pytest.mark.slow
-def test_real_addresses() -> None:
-    texts = _real_texts()
-    if not texts:
-        pytest.skip(f"no address data under {DATA}")
+def test_real_addresses(require_file: Callable[[Path], Path]) -> None:
+    texts = _real_texts(require_file)
+    assert len(texts) > 1000
     for text in texts:
         out = normalize(text)
         assert normalize(out) == out, text

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 
@@ -238,11 +238,10 @@ def test_parse_rejects_non_text() -> None:
 # --- CRF on a slice of the research corpus ---------------------------------------------------------------
 
 
-def _naacl_or_skip() -> Path:
-    if not (NAACL / "train.jsonl").is_file():
-        if os.environ.get("CI"):
-            pytest.fail(f"NAACL 2019 corpus missing at {NAACL} (CI must have ../shared/data)")
-        pytest.skip(f"NAACL 2019 corpus not at {NAACL}: the CRF test needs ../shared/data")
+def _naacl(require_file: Callable[[Path], Path]) -> Path:
+    """The NAACL 2019 corpus under ../shared/data (skip where missing; fail under CI)."""
+    for name in ("train.jsonl", "dev.jsonl", "dev.txt"):
+        require_file(NAACL / name)
     return NAACL
 
 
@@ -268,8 +267,8 @@ def _bench() -> ModuleType:
 
 
 @pytest.mark.slow
-def test_crf_learns_from_a_slice(tmp_path: Path) -> None:
-    data = _naacl_or_skip()
+def test_crf_learns_from_a_slice(tmp_path: Path, require_file: Callable[[Path], Path]) -> None:
+    data = _naacl(require_file)
     train_set = _read_jsonl(data / "train.jsonl", 300)
     dev = _read_jsonl(data / "dev.jsonl", 100)
     model = tmp_path / "slice.model"
@@ -286,7 +285,8 @@ def test_crf_learns_from_a_slice(tmp_path: Path) -> None:
         predicted.append([(s.label, s.start, s.end) for s in parsed.spans])
     bench = _bench()
     f1 = bench.f1(bench.score(dev, predicted)[""])[2]
-    assert f1 > 0.6, f"CRF on 300 addresses reached span F1 {f1:.3f} on 100 dev addresses"
+    # Measured 0.854 (the same 300 and 100 addresses every run): a floor just below.
+    assert f1 > 0.83, f"CRF on 300 addresses reached span F1 {f1:.3f} on 100 dev addresses"
 
     # The CRF parser never raises either, and library names join its lexicon.
     with_names = Parser.from_model(model, gazetteer=[("科兴科学园", "poi")])
@@ -296,8 +296,8 @@ def test_crf_learns_from_a_slice(tmp_path: Path) -> None:
         assert all(0 <= s.start < s.end <= len(junk) for s in junk_parsed.spans)
 
 
-def test_bench_reader_matches_jsonl() -> None:
-    data = _naacl_or_skip()
+def test_bench_reader_matches_jsonl(require_file: Callable[[Path], Path]) -> None:
+    data = _naacl(require_file)
     bench = _bench()
     from_txt = bench.read_conll(data / "dev.txt")[:50]
     from_jsonl = _read_jsonl(data / "dev.jsonl", 50)

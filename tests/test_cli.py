@@ -136,12 +136,15 @@ VAL_PAIRS = (
 )
 
 
-@pytest.mark.skipif(not VAL_PAIRS.exists(), reason="the Shenzhen pairs file is not beside the checkout")
 def test_a_library_from_another_district_imports_as_lines_and_matches(
-    empty_engine_factory: Callable[[str], Engine], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    empty_engine_factory: Callable[[str], Engine],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    require_file: Callable[[Path], Path],
 ) -> None:
     """`address import --format lines` then `address match` on the Shenzhen pairs (Bao'an, Longgang, …):
     areas outside our hierarchy are kept as text, and the free texts find their standard address."""
+    require_file(VAL_PAIRS)
     engine = empty_engine_factory("sqlite")
     monkeypatch.setenv("GRIDGOV_DATABASE_URL", engine.url.render_as_string(hide_password=False))
     get_settings.cache_clear()
@@ -176,7 +179,7 @@ def test_a_library_from_another_district_imports_as_lines_and_matches(
         rows = list(csv.DictReader(handle))
     assert [int(r["n"]) for r in rows] == list(range(len(pairs)))
     right = sum(r["std_address"] == std for r, (_free, std) in zip(rows, pairs, strict=True))
-    assert right / len(pairs) >= 0.97, right / len(pairs)
+    assert right / len(pairs) >= 0.995, right / len(pairs)  # measured 400/400: a floor just below
     assert "400 rows" in matched.output
 
 

@@ -533,7 +533,7 @@ def test_the_desk_merges_a_duplicate_within_its_scope_on_the_version_it_read(
     assert (last["action"], last["from_state"], last["to_state"]) == ("cancel", "reported", "cancelled")
     assert target["ticket"] in last["note"] and last["actor_name"]
     with session_factory(engine)() as session:
-        stored = service.get_event(session, duplicate["ticket"])
+        stored = service.get_event(session, duplicate["ticket"], scope=WHOLE_DISTRICT)
         assert stored.duplicate_of_id == target["id"]
     # The event it repeats is untouched, and no longer lists the merged one as a likely duplicate.
     kept = ok(community.get(f"/api/events/{target['ticket']}"))

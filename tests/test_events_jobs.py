@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 
 import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
+from gridgov.areas.scope import WHOLE_DISTRICT
 from gridgov.core.clock import CHINA_TZ, FrozenClock, use_clock
 from gridgov.core.db import session_factory
 from gridgov.events import jobs, service
@@ -16,7 +17,7 @@ from gridgov.events.models import EventCategory
 from gridgov.events.service import Actor, NewEvent
 from gridgov.events.workflow import Action
 
-DESK = Actor(name="desk")
+DESK = Actor(name="desk", scope=WHOLE_DISTRICT)
 INSIDE = (113.9248, 22.530853)
 
 
@@ -61,11 +62,35 @@ def test_the_pass_colours_and_supervises_overdue_events_once(db: Session) -> Non
         assert [s.action for s in service.timeline(db, event)].count("supervise") == 1
 
 
-def test_the_worker_runs_in_its_own_transactions(engine: Engine) -> None:
-    factory = session_factory(engine)
+def test_the_worker_runs_in_its_own_transactions(
+    backend: str, empty_engine_factory: Callable[[str], Engine]
+) -> None:
+    """On a database of its own, so the counts are known: one running clock, overdue, supervised once,
+    and committed by the worker's own transaction (a new session sees it)."""
+    from gridgov.areas.service import load_nanshan_areas
+
+    factory = session_factory(empty_engine_factory(backend))
     worker = jobs.DeadlineWorker(factory, interval=3600)
-    report = worker.run_once()
-    assert report.checked >= 0 and report.supervised == []
+    assert worker.run_once() == jobs.PassReport(checked=0, yellow=0, red=0, supervised=[])
+    clock = FrozenClock(cst(2026, 9, 30, 16, 0))
+    with use_clock(clock), factory() as session:
+        load_nanshan_areas(session)
+        service.seed_org_units(session)
+        service.seed_categories(session)
+        garbage = session.scalars(select(EventCategory).where(EventCategory.name == "暴露垃圾")).one()
+        event, _ = service.submit(
+            session, NewEvent(subtype_code=garbage.code, title="垃圾", lon=INSIDE[0], lat=INSIDE[1])
+        )
+        service.act(session, event, Action.accept, actor=DESK)
+        service.act(session, event, Action.dispatch, actor=DESK, unit="D-CG")
+        ticket = event.ticket
+        session.commit()
+    with use_clock(FrozenClock(cst(2026, 10, 8, 11, 30))):  # past the due time (Thu 8 Oct 11:00)
+        assert worker.run_once() == jobs.PassReport(checked=1, yellow=0, red=1, supervised=[ticket])
+        with factory() as session:
+            stored = service.get_event(session, ticket, scope=WHOLE_DISTRICT)
+            assert stored.deadline_status == "red" and stored.supervised
+        assert worker.run_once() == jobs.PassReport(checked=1, yellow=0, red=0, supervised=[])
     worker.start()
     worker.stop()
 

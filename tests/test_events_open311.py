@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, select
 from typer.testing import CliRunner
 
+from gridgov.areas.scope import WHOLE_DISTRICT
 from gridgov.cli.main import app as cli_app
 from gridgov.core.clock import FrozenClock, get_clock, use_clock
 from gridgov.core.db import session_factory
@@ -133,7 +134,7 @@ def test_post_form_encoded_then_read_it_back(web: TestClient, api_key: str, engi
     assert request["address"].startswith("南山区") and request["media_url"] is None
     assert "13812345678" not in response.text and "王" not in response.text  # reporter never shown
     with session_factory(engine)() as session:
-        event = service.get_event(session, ticket)
+        event = service.get_event(session, ticket, scope=WHOLE_DISTRICT)
         assert event.channel == "public" and event.title == "小区门口垃圾堆积"
         assert event.reporter_name == "王 女士" and event.reporter_phone not in (None, "13812345678")
         assert service.timeline(session, event)[0].actor_name.startswith("open311:tests-")
@@ -165,7 +166,9 @@ def test_post_json_xml_answer_media_url_and_address(web: TestClient, api_key: st
     assert response.status_code == 200, response.text
     ticket = response.json()[0]["service_request_id"]
     with session_factory(engine)() as session:
-        assert "https://example.cn/p.jpg" in service.get_event(session, ticket).description
+        assert (
+            "https://example.cn/p.jpg" in service.get_event(session, ticket, scope=WHOLE_DISTRICT).description
+        )
 
     status, body, content_type = _post(web, api_key, "xml")
     assert status == 200 and content_type.startswith("text/xml")
@@ -235,8 +238,14 @@ def test_filters_and_the_public_list(web: TestClient, api_key: str, engine: Engi
     open_ticket = _file(web, api_key)
     cancelled_ticket = _file(web, api_key, service_code="0102", description="路面不洁")
     with session_factory(engine)() as session:
-        cancelled = service.get_event(session, cancelled_ticket)
-        service.act(session, cancelled, Action.cancel, actor=Actor(name="desk"), reason="现场无此问题")
+        cancelled = service.get_event(session, cancelled_ticket, scope=WHOLE_DISTRICT)
+        service.act(
+            session,
+            cancelled,
+            Action.cancel,
+            actor=Actor(name="desk", scope=WHOLE_DISTRICT),
+            reason="现场无此问题",
+        )
         dispute, _ = service.submit(
             session,
             NewEvent(subtype_code=DISPUTE, title="楼上漏水纠纷", lon=113.9248, lat=22.530853),

@@ -13,6 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, select
 
+from gridgov.areas.scope import WHOLE_DISTRICT
 from gridgov.core.db import session_factory
 from gridgov.demo.accounts import DemoAccount
 from gridgov.events import service
@@ -187,7 +188,7 @@ def test_the_desk_filters_by_state_and_overdue(client: TestClient, engine: Engin
 def test_the_dispatch_form_defaults_to_the_suggested_unit(client: TestClient, engine: Engine) -> None:
     ticket = file_event(engine)
     with session_factory(engine)() as session:
-        event = service.get_event(session, ticket)
+        event = service.get_event(session, ticket, scope=WHOLE_DISTRICT)
         service.act(session, event, "accept", actor=SYSTEM)
         suggested = service.suggest_unit(session, event).code
         session.commit()
@@ -213,15 +214,15 @@ def test_a_departments_desk_is_its_inbox(client_for: Client, engine: Engine) -> 
     from gridgov.events.workflow import Action
 
     mine, theirs, whistled = file_event(engine), file_event(engine), file_event(engine)
-    desk = Actor(name="desk")
+    desk = Actor(name="desk", scope=WHOLE_DISTRICT)
     with session_factory(engine)() as session:
         for ticket, unit in ((mine, "D-CG"), (theirs, "D-ZJ"), (whistled, "D-ZJ")):
-            event = service.get_event(session, ticket)
+            event = service.get_event(session, ticket, scope=WHOLE_DISTRICT)
             service.act(session, event, Action.accept, actor=desk)
             service.act(session, event, Action.dispatch, actor=desk, unit=unit)
         service.blow_whistle(
             session,
-            service.get_event(session, whistled),
+            service.get_event(session, whistled, scope=WHOLE_DISTRICT),
             actor=desk,
             ground="many_departments",
             departments=["D-CG"],

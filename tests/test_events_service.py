@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from gridgov.accounts.models import OrgUnit
 from gridgov.address.models import StdAddress
-from gridgov.areas.scope import AreaScope, ScopeLevel
+from gridgov.areas.scope import WHOLE_DISTRICT, AreaScope, ScopeLevel
 from gridgov.core.clock import CHINA_TZ, FrozenClock, use_clock
 from gridgov.core.db import session_factory
 from gridgov.core.errors import Conflict, Forbidden, InvalidInput, OutsideDistrict
@@ -23,7 +23,7 @@ from gridgov.events.workflow import Action, IllegalTransition, State
 # An anchor point inside 南山社区 (440305002007), and Hong Kong.
 INSIDE = (113.9248, 22.530853)
 HONG_KONG = (114.1694, 22.3193)
-DESK = Actor(name="desk")
+DESK = Actor(name="desk", scope=WHOLE_DISTRICT)
 
 
 def cst(*args: int) -> datetime:
@@ -136,7 +136,7 @@ def test_a_retried_submission_never_makes_a_second_event(db: Session) -> None:
 def test_a_batch_files_each_submission_on_its_own_merits(db: Session) -> None:
     code = _hours_subtype(db).code
     stored = _report(db, idempotency_key="batch-earlier")
-    worker = Actor(name="网格员", user_id=None)
+    worker = Actor(name="网格员", user_id=None, scope=WHOLE_DISTRICT)
 
     def new(key: str | None = None, **changes: object) -> NewEvent:
         made = NewEvent(
@@ -290,8 +290,8 @@ def test_the_whistle_summons_departments_and_holds_the_close(db: Session) -> Non
         with pytest.raises(Conflict, match="must 'whistle_sign' first"):
             service.summons_step(db, event, departments[0], Action.whistle_contact, actor=DESK)
         # A department's handler answers for its own unit only; the desk may act for any unit.
-        first_handler = Actor(name="handler", unit_code=departments[0], any_unit=False)
-        second_handler = Actor(name="handler", unit_code=departments[1], any_unit=False)
+        first_handler = Actor(name="handler", unit_code=departments[0], any_unit=False, scope=WHOLE_DISTRICT)
+        second_handler = Actor(name="handler", unit_code=departments[1], any_unit=False, scope=WHOLE_DISTRICT)
         with pytest.raises(Forbidden, match=f"Only {departments[1]} may"):
             service.summons_step(db, event, departments[1], Action.whistle_sign, actor=first_handler)
         service.summons_step(db, event, departments[0], Action.whistle_sign, actor=first_handler)
@@ -379,12 +379,14 @@ def test_duplicates_are_suggested_and_merged(db: Session) -> None:
     far = _report(db, lon=INSIDE[0] + 0.01, lat=INSIDE[1])  # ~1 km east
     # (Other tests may have filed events at this point and committed them: look at this test's three.)
     ours = {first.id, near.id, far.id}
-    assert [e.id for e in service.likely_duplicates(db, near) if e.id in ours] == [first.id]
-    assert far.id not in [e.id for e in service.likely_duplicates(db, first)]
+    assert [e.id for e in service.likely_duplicates(db, near, scope=WHOLE_DISTRICT) if e.id in ours] == [
+        first.id
+    ]
+    assert far.id not in [e.id for e in service.likely_duplicates(db, first, scope=WHOLE_DISTRICT)]
     # The queue's batched lookup answers as the one-by-one lookup does, and both keep to the scope.
-    batched = service.likely_duplicates_of(db, [first, near, far])
+    batched = service.likely_duplicates_of(db, [first, near, far], scope=WHOLE_DISTRICT)
     for event in (first, near, far):
-        assert batched.get(event.id, []) == service.likely_duplicates(db, event)
+        assert batched.get(event.id, []) == service.likely_duplicates(db, event, scope=WHOLE_DISTRICT)
     elsewhere = AreaScope.of(ScopeLevel.street, ["440305009000"])  # 西丽: not where these lie
     assert service.likely_duplicates(db, near, scope=elsewhere) == []
     assert service.likely_duplicates_of(db, [first, near], scope=elsewhere) == {}
@@ -496,8 +498,8 @@ def test_photos_are_checked_stripped_of_location_and_stored_by_content(
 
 def test_idempotency_keys_belong_to_their_submitter(db: Session) -> None:
     code = _hours_subtype(db).code
-    alice = Actor(name="alice", user_id=9001)
-    bob = Actor(name="bob", user_id=9002)
+    alice = Actor(name="alice", user_id=9001, scope=WHOLE_DISTRICT)
+    bob = Actor(name="bob", user_id=9002, scope=WHOLE_DISTRICT)
 
     def new() -> NewEvent:
         return NewEvent(subtype_code=code, title="井盖", lon=INSIDE[0], lat=INSIDE[1], idempotency_key="k-1")

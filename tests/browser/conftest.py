@@ -23,7 +23,7 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -277,12 +277,11 @@ def report_building(browser_world: ServedWorld) -> Place:
 
 
 @pytest.fixture(scope="session")
-def chromium_browser() -> Iterator[Browser]:
-    if not CHROMIUM.exists():
-        message = f"{CHROMIUM} is missing: browser tests need Debian's chromium (apt-get install chromium)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
+def chromium_browser(require: Callable[[bool, str], None]) -> Iterator[Browser]:
+    require(
+        CHROMIUM.exists(),
+        f"{CHROMIUM} is missing: browser tests need Debian's chromium (apt-get install chromium)",
+    )
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:

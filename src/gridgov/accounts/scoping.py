@@ -7,7 +7,7 @@ the scope as an argument and filter with it, so a query cannot forget it (the id
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from gridgov.accounts.permissions import Permission, Role
 from gridgov.areas.scope import AreaScope, ScopeLevel, significant_prefix
@@ -30,6 +30,12 @@ class Principal:
     token_permissions: frozenset[Permission] | None = None  # a token may carry fewer than its owner
     org_unit_code: str | None = None  # the unit's code (``org_unit`` is its name)
     display_name: str | None = None
+
+    def __post_init__(self) -> None:
+        # A department handler reads events as its unit: what is dispatched or whistled to it, plus the
+        # public urban-management classes in its area (not, say, a labour dispute another unit handles).
+        if self.role is Role.department_handler and self.scope.department is None:
+            object.__setattr__(self, "scope", replace(self.scope, department=self.org_unit_code or ""))
 
     def can(self, permission: Permission) -> bool:
         if self.token_permissions is not None and permission not in self.token_permissions:

@@ -41,10 +41,14 @@ class AreaScope:
 
     level: ScopeLevel
     codes: frozenset[str]
+    #: A department handler's unit code ("" when it has none): of the events in the area it reads only those
+    #: dispatched or whistled to its unit and the public urban-management classes (``events.service
+    #: .readable``). None for every other role. Set by the scoping helper (``accounts.scoping.Principal``).
+    department: str | None = None
 
     @classmethod
-    def of(cls, level: ScopeLevel | str, codes: Iterable[str]) -> AreaScope:
-        return cls(ScopeLevel(level), frozenset(codes))
+    def of(cls, level: ScopeLevel | str, codes: Iterable[str], *, department: str | None = None) -> AreaScope:
+        return cls(ScopeLevel(level), frozenset(codes), department)
 
     @property
     def prefixes(self) -> tuple[str, ...]:

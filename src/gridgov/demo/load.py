@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from gridgov.address.service import import_file
 from gridgov.areas.schemas import AreaStats
+from gridgov.areas.scope import WHOLE_DISTRICT
 from gridgov.areas.service import load_nanshan_areas
 from gridgov.audit.service import record
 from gridgov.core.errors import InvalidInput
@@ -235,7 +236,7 @@ def load_demo_events(
     ).all()
     per_street: dict[str, int] = {}
     whistled = 0
-    street_desk = service.Actor(name="街道指挥中心（演示）")
+    street_desk = service.Actor(name="街道指挥中心（演示）", scope=WHOLE_DISTRICT)
     for event in open_multi:
         street = event.street_code or ""
         if per_street.get(street, 0) >= WHISTLES_PER_STREET:

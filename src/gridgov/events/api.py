@@ -322,8 +322,7 @@ async def report_event(
 
     def earlier() -> EventDetail:
         with transaction(factory) as session:
-            event = service.get_event(session, filed.event_id)
-            principal.require_area(event.grid_code)
+            event = service.get_event(session, filed.event_id, scope=principal.scope)
             return event_detail(session, event, principal)
 
     response.status_code = 200
@@ -349,7 +348,7 @@ def list_events(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=MAX_ROW_ID)] = 0,
 ) -> list[EventOut]:
-    statement = select(Event).where(principal.scope.clause(Event.grid_code))
+    statement = select(Event).where(service.readable(principal.scope))
     filters = {
         Event.state: state.value if state is not None else None,
         Event.subtype_code: subtype_code,
@@ -385,7 +384,7 @@ def events_geojson(
     limit: Annotated[int, Query(ge=1, le=5000)] = 2000,
 ) -> dict[str, object]:
     statement = select(Event, EventCategory.name).join(EventCategory, EventCategory.id == Event.category_id)
-    statement = statement.where(principal.scope.clause(Event.grid_code), Event.lon.is_not(None))
+    statement = statement.where(service.readable(principal.scope), Event.lon.is_not(None))
     if state:
         statement = statement.where(Event.state.in_([s.value for s in state]))
     if street_code:

@@ -19,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from gridgov.accounts.models import OrgUnit
+from gridgov.areas.scope import WHOLE_DISTRICT
 from gridgov.core.clock import get_clock
 from gridgov.events import service
 from gridgov.events.models import Event
@@ -70,7 +71,7 @@ def deadline_pass(session: Session, *, now: datetime | None = None) -> PassRepor
             report.red += 1
             if State(event.state) in (State.accepted, State.dispatched, State.signed, State.handled):
                 centre = _centre_above(session, event)
-                actor = service.Actor(name=f"超期督办 · {centre}", unit_code=centre)
+                actor = service.Actor(name=f"超期督办 · {centre}", scope=WHOLE_DISTRICT, unit_code=centre)
                 service.act(session, event, Action.supervise, actor=actor, reason="超期未办结，自动督办")
                 event.deadline_status = "red"  # `act` recolours at its own clock reading; keep this pass's
                 report.supervised.append(event.ticket)

@@ -50,6 +50,7 @@ from sqlalchemy.orm import Session
 from gridgov.accounts.middleware import client_address
 from gridgov.accounts.models import OrgUnit
 from gridgov.areas.models import Community, Street
+from gridgov.areas.scope import WHOLE_DISTRICT
 from gridgov.core import jsonbody
 from gridgov.core.clock import CHINA_TZ, get_clock
 from gridgov.core.deps import DbSession
@@ -694,7 +695,9 @@ def post_request(
     try:
         if not new.title:
             new.title = service.current_category(session, new.subtype_code).name
-        event, _created = service.submit(session, new, actor=service.Actor(name=f"open311:{key.name}"))
+        event, _created = service.submit(
+            session, new, actor=service.Actor(name=f"open311:{key.name}", scope=WHOLE_DISTRICT)
+        )
     except GridgovError as exc:
         raise _from_domain(exc) from exc
     # A retry answers with a new code for the same event (the earlier one stops working).

@@ -63,8 +63,9 @@ class Actor:
     """Who acts: recorded on every step; ``scope`` bounds the events they may touch."""
 
     name: str
+    # No default: an actor that may act anywhere says so (``scope=WHOLE_DISTRICT``).
+    scope: AreaScope = field(kw_only=True)
     user_id: int | None = None
-    scope: AreaScope = WHOLE_DISTRICT
     unit_code: str | None = None
     # False for a department handler: the steps of the handling unit (sign, return, handle, extension) and
     # a summoned department's steps are theirs only for their own unit. The desk acts for any unit.
@@ -82,7 +83,7 @@ def _require_unit(actor: Actor, unit_code: str | None, what: str) -> None:
         raise Forbidden(f"Only {unit_code or 'the handling unit'} may {what}; your unit is {actor.unit_code}")
 
 
-SYSTEM: Final = Actor(name="system")
+SYSTEM: Final = Actor(name="system", scope=WHOLE_DISTRICT)
 
 
 @dataclass
@@ -566,14 +567,36 @@ def _record(
     return step
 
 
-def get_event(session: Session, ref: int | str, *, scope: AreaScope = WHOLE_DISTRICT) -> Event:
-    """An event by id or ticket, within the scope."""
+#: Category domains anyone working in an area may read (urban management: public space); the rest (social
+#: governance: disputes, petitions …) a department reads only when dispatched or whistled to it.
+PUBLIC_DOMAINS: Final = ("urban",)
+
+
+def readable(scope: AreaScope) -> Any:
+    """The events ``scope`` may read, as a SQL condition: inside its area and, for a department
+    (``scope.department``), dispatched or whistled to its unit or of a public urban-management class."""
+    from sqlalchemy import and_, or_
+
+    inside = scope.clause(Event.grid_code)
+    if scope.department is None:
+        return inside
+    public = Event.category_id.in_(select(EventCategory.id).where(EventCategory.domain.in_(PUBLIC_DOMAINS)))
+    return and_(inside, or_(inbox_clause(scope.department), public))
+
+
+def get_event(session: Session, ref: int | str, *, scope: AreaScope) -> Event:
+    """An event by id or ticket, within the scope (see ``readable``): outside its area 403; an event in
+    the area that a department may not read answers as if it did not exist (404)."""
     column = Event.id if isinstance(ref, int) else Event.ticket
     event = session.scalars(select(Event).where(column == ref)).first()
     if event is None:
         raise NotFound(f"No event {ref}")
     if not scope.covers(event.grid_code or ""):
         raise Forbidden("That event lies outside your area scope")
+    if scope.department is not None and not session.scalar(
+        select(func.count()).select_from(Event).where(Event.id == event.id, readable(scope))
+    ):
+        raise NotFound(f"No event {ref}")
     return event
 
 
@@ -963,14 +986,14 @@ def _near(event: Event, other: Event) -> float | None:
     return metres if metres <= DUPLICATE_RADIUS_M else None
 
 
-def likely_duplicates(session: Session, event: Event, *, scope: AreaScope = WHOLE_DISTRICT) -> list[Event]:
+def likely_duplicates(session: Session, event: Event, *, scope: AreaScope) -> list[Event]:
     """Open events of the same type reported nearby shortly before or after this one, within ``scope``
     (a desk never sees, or merges with, an event outside its area), nearest first."""
     return likely_duplicates_of(session, [event], scope=scope).get(event.id, [])
 
 
 def likely_duplicates_of(
-    session: Session, events: Sequence[Event], *, scope: AreaScope = WHOLE_DISTRICT
+    session: Session, events: Sequence[Event], *, scope: AreaScope
 ) -> dict[int, list[Event]]:
     """``likely_duplicates`` for many events in one query (the desk's queue): event id → its duplicates."""
     placed = [e for e in events if e.lon is not None and e.lat is not None]
@@ -984,7 +1007,7 @@ def likely_duplicates_of(
             Event.created_at >= min(times) - DUPLICATE_WINDOW,
             Event.created_at <= max(times) + DUPLICATE_WINDOW,
             Event.lon.is_not(None),
-            scope.clause(Event.grid_code),
+            readable(scope),
         )
     ).all()
     by_type: dict[str, list[Event]] = {}
@@ -1247,7 +1270,7 @@ def _replay(
 
     day = start.date()
     previous = start
-    actor = Actor(name="历史工单导入")
+    actor = Actor(name="历史工单导入", scope=WHOLE_DISTRICT)
     try:
         for part in history.split("；"):
             m = _HISTORY_PART.match(part.strip())
