@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import re
+import socket
 import uuid
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
@@ -323,9 +324,24 @@ def test_token_logins_are_rate_limited(
     assert _retry_after(refused) > 0
 
 
+def _redis_is_up() -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", 6379), timeout=1) as connection:
+            connection.sendall(b"PING\r\n")
+            return connection.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+REDIS_MISSING = "Redis is not running at 127.0.0.1:6379: the rate-limit tests on Redis are skipped"
+
+
 @pytest.mark.parametrize("storage", ["memory://", "redis://127.0.0.1:6379"])
-def test_the_limiter_counts_per_client_and_resets(storage: str) -> None:
+def test_the_limiter_counts_per_client_and_resets(storage: str, require: Callable[[bool, str], None]) -> None:
     from gridgov.core.ratelimit import RateLimited, RateLimiter
+
+    if storage.startswith("redis"):
+        require(_redis_is_up(), REDIS_MISSING)
 
     prefix = f"test-{uuid.uuid4().hex}"
     limiter = RateLimiter({"report": "2/minute"}, storage_uri=storage, prefix=prefix)
@@ -347,9 +363,13 @@ def test_the_limiter_counts_per_client_and_resets(storage: str) -> None:
     limiter.hit("report", "a")
 
 
-def test_limits_come_from_the_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_limits_come_from_the_settings(
+    monkeypatch: pytest.MonkeyPatch, require: Callable[[bool, str], None]
+) -> None:
     from gridgov.core.ratelimit import RateLimited, RateLimiter
     from gridgov.core.settings import Settings
+
+    require(_redis_is_up(), REDIS_MISSING)
 
     monkeypatch.setenv("GRIDGOV_RATE_LIMITS_REPORT", "1/hour")
     monkeypatch.setenv("GRIDGOV_REDIS_URL", "redis://127.0.0.1:6379")
