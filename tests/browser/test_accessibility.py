@@ -211,6 +211,7 @@ def test_every_page_has_no_serious_axe_violation(
         (f"/registry/people/{tasks_world.person_id}", "person"),
         ("/ingest", "ingest centre"),
         ("/ingest/reviews", "identity review"),
+        ("/users", "accounts (users admin)"),
         ("/docs", "API docs"),
         ("/registry/people/999999999", "error page (not found)"),
     ]:
