@@ -3,6 +3,7 @@ refused before they are read, versioned static files cached for a year."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -68,6 +69,7 @@ class Streamed:
         self.head = b'--xyz\r\nContent-Disposition: form-data; name="file"; filename="a.csv"\r\n\r\n'
         self.read = 0
         self.status: int | None = None
+        self.location = ""
         self.body = b""
 
     async def run(self, app: FastAPI, path: str, headers: dict[str, str], root_path: str = "") -> None:
@@ -97,6 +99,8 @@ class Streamed:
         async def send(message: dict[str, Any]) -> None:
             if message["type"] == "http.response.start":
                 self.status = message["status"]
+                headers = dict(message.get("headers", []))
+                self.location = headers.get(b"location", b"").decode()
             elif message["type"] == "http.response.body":
                 self.body += message.get("body", b"")
 
@@ -115,13 +119,45 @@ def test_an_anonymous_upload_is_refused_before_its_body_is_read(app: FastAPI, ro
     assert streamed.read == 0
 
 
-def test_an_anonymous_post_to_a_page_gets_the_general_limit_not_the_feed_limit(app: FastAPI) -> None:
-    """The import centre's upload page takes feed-sized files from a logged-in user only: an anonymous body
-    stops at the general limit (20 MB by default), not at 1 GB."""
+@pytest.mark.parametrize("root_path", ["", "/gg"])
+def test_an_anonymous_post_to_a_page_goes_to_the_login_before_its_body_is_read(
+    app: FastAPI, root_path: str
+) -> None:
+    """The import centre's upload page takes feed-sized files from a logged-in user only: an anonymous post
+    is sent to the login page without a byte of its body read."""
     streamed = Streamed(chunks=30)
-    anyio.run(streamed.run, app, "/ingest/sources/any/upload", MULTIPART)
+    anyio.run(streamed.run, app, "/ingest/sources/any/upload", MULTIPART, root_path)
+    assert streamed.status == 303
+    assert streamed.location == f"{root_path}/login"
+    assert streamed.read == 0
+
+
+def test_an_anonymous_post_to_a_public_page_gets_the_general_limit_not_the_feed_limit(app: FastAPI) -> None:
+    """The public report form is posted without an account: its body is read, up to the general limit
+    (20 MB by default), never the 1 GB a logged-in feed upload may send."""
+    streamed = Streamed(chunks=30)
+    anyio.run(streamed.run, app, "/report", MULTIPART)
     assert streamed.status == 413, (streamed.read, streamed.body[:300])
-    assert streamed.read <= 21
+    assert 1 <= streamed.read <= 21
+
+
+def test_wrong_bearer_tokens_count_as_credential_failures(app: FastAPI) -> None:
+    """A client guessing API tokens is stopped like one guessing Open311 keys: past the limit on wrong
+    credentials the answer is 429 with Retry-After, and a token is not even looked up."""
+    from gridgov.core.ratelimit import RateLimiter
+
+    saved = getattr(app.state, "rate_limiter", None)
+    app.state.rate_limiter = RateLimiter({"key_failures": "3/minute"}, prefix=f"t-{uuid.uuid4().hex}")
+    try:
+        with TestClient(app, base_url="https://testserver") as web:
+            wrong = {"Authorization": "Bearer ggt_not-a-token"}
+            codes = [web.get("/api/me", headers=wrong).status_code for _ in range(3)]
+            assert codes == [401, 401, 401]
+            refused = web.get("/api/me", headers=wrong)
+            assert refused.status_code == 429
+            assert int(refused.headers["retry-after"]) > 0
+    finally:
+        app.state.rate_limiter = saved
 
 
 def test_a_logged_in_upload_may_be_larger_than_the_general_limit(

@@ -10,6 +10,7 @@ starts with something else.
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import re
 from collections.abc import Callable, Iterable, Iterator
@@ -18,7 +19,7 @@ from ipaddress import IPv4Network, IPv6Network, ip_address, ip_network
 from typing import Any
 
 from fastapi import Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 from starlette.routing import compile_path
@@ -27,6 +28,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from gridgov.accounts import service
 from gridgov.audit.context import ActorInfo, actor_context
 from gridgov.core.db import transaction
+from gridgov.core.ratelimit import RateLimited, limiter_of, too_many
 
 SESSION_COOKIE = "gridgov_session"
 CSRF_HEADER = "x-csrf-token"
@@ -91,6 +93,8 @@ class MatchedRoute:
 
     path: str
     x_scope: str | None
+    #: An HTML page's route (left out of the OpenAPI document), not the API or Open311.
+    page: bool = False
 
     @property
     def api(self) -> bool:
@@ -101,6 +105,11 @@ class MatchedRoute:
     def needs_login(self) -> bool:
         """An API route that only a logged-in user may call (the feed push checks its own token)."""
         return self.api and self.x_scope not in (PUBLIC_SCOPE, SOURCE_PUSH_SCOPE)
+
+    @property
+    def form_needs_login(self) -> bool:
+        """A page whose forms only a logged-in user may post (the public ones say ``x-scope: public``)."""
+        return self.page and self.x_scope != PUBLIC_SCOPE
 
 
 @dataclass(frozen=True)
@@ -131,7 +140,8 @@ def _route_table(app: Any) -> list[_Entry]:
     for path, route in _api_routes(routes):
         regex, _format, _convertors = compile_path(path)
         x_scope = (route.openapi_extra or {}).get("x-scope")
-        table.append(_Entry(regex, frozenset(route.methods or ()), MatchedRoute(path, x_scope)))
+        page = not route.include_in_schema and not path.startswith(API_PREFIX)
+        table.append(_Entry(regex, frozenset(route.methods or ()), MatchedRoute(path, x_scope, page)))
     app.state.gridgov_route_table = (len(routes), table)
     return table
 
@@ -192,7 +202,20 @@ class AuthenticationMiddleware:
                     service.remember_token(secret, found)
                 return found
 
-            resolved = service.recently_resolved_token(secret) or await run_in_threadpool(by_token)
+            resolved = service.recently_resolved_token(secret)
+            if resolved is None:
+                # Wrong tokens count against the client's API-credential failures (``key_failures``, as
+                # wrong Open311 keys do): past the limit a token is not even looked up (429).
+                limiter, client = limiter_of(request), client_address(request) or ""
+                try:
+                    limiter.check("key_failures", client)
+                except RateLimited as exc:
+                    await too_many(exc)(scope, receive, send)
+                    return
+                resolved = await run_in_threadpool(by_token)
+                if resolved is None:
+                    with contextlib.suppress(RateLimited):
+                        limiter.hit("key_failures", client)
             if resolved is None:
                 refusal = error_response(401, "invalid_token", "The API token is unknown, expired or revoked")
                 await refusal(scope, receive, send)
@@ -214,6 +237,16 @@ class AuthenticationMiddleware:
                 401, "unauthenticated", "Log in first (session cookie or `Authorization: Bearer <token>`)"
             )
             await refusal(scope, receive, send)
+            return
+        if (
+            principal is None
+            and route is not None
+            and route.form_needs_login
+            and request.method not in SAFE_METHODS
+        ):
+            # An anonymous form post to a page that needs a login: to the login page before the body is read.
+            root = str(scope.get("root_path", "")).rstrip("/")
+            await RedirectResponse(f"{root}/login", status_code=303)(scope, receive, send)
             return
         if (
             resolved is not None

@@ -83,7 +83,7 @@ async def _login_gate(request: Request) -> RateLimited | None:
     return await pace_login(request, username if isinstance(username, str) else "")
 
 
-@router.post("/login", response_class=HTMLResponse)
+@router.post("/login", response_class=HTMLResponse, openapi_extra={"x-scope": "public"})
 def login(
     request: Request,
     session: DbSession,
@@ -146,7 +146,7 @@ def login(
     return response
 
 
-@router.post("/logout")
+@router.post("/logout", openapi_extra={"x-scope": "public"})
 def logout(
     request: Request,
     session: DbSession,

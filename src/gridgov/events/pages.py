@@ -197,7 +197,7 @@ class _PhotoRefused(Exception):
     """A report's photo cannot be used: the report is not filed (its savepoint rolls back)."""
 
 
-@router.post("/report", response_class=HTMLResponse)
+@router.post("/report", response_class=HTMLResponse, openapi_extra={"x-scope": "public"})
 def submit_report(
     request: Request,
     session: DbSession,
