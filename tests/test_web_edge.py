@@ -188,3 +188,23 @@ def test_a_value_the_database_cannot_take_is_the_callers_mistake(client: TestCli
         assert response.json()["error"]["code"] == "invalid_input"
     else:
         assert response.status_code == 200 and response.json()["entries"] == []
+
+
+def test_an_unknown_address_in_a_browser_gets_the_chinese_error_page(anonymous_client: TestClient) -> None:
+    page = anonymous_client.get("/no-such-page", headers={"Accept": "text/html"})
+    assert page.status_code == 404
+    assert page.headers["content-type"].startswith("text/html")
+    assert '<html lang="zh-CN"' in page.text
+    assert "没有这个页面" in page.text and "错误 404" in page.text
+    api = anonymous_client.get("/api/no-such-route", headers={"Accept": "text/html"})
+    assert api.status_code == 404
+    assert api.json()["error"]["code"] == "not_found"
+    script = anonymous_client.get("/no-such-page")
+    assert script.json()["error"]["code"] == "not_found"
+
+
+def test_a_page_that_needs_a_login_redirects_under_the_root_path(app: FastAPI) -> None:
+    with TestClient(app, base_url="https://testserver", root_path="/gg") as web:
+        response = web.get("/gg/registry", follow_redirects=False)
+    assert response.status_code == 303
+    assert response.headers["location"].startswith("/gg/login?next=")

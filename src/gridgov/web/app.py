@@ -29,6 +29,7 @@ from gridgov.accounts.middleware import AuthenticationMiddleware, BodySizeLimit,
 from gridgov.audit.service import install_write_auditing
 from gridgov.core.db import get_engine, session_factory
 from gridgov.core.errors import GridgovError
+from gridgov.core.i18n import pick_language, translate
 from gridgov.core.templating import render
 
 log = logging.getLogger(__name__)
@@ -223,8 +224,9 @@ def create_app(engine: Engine | None = None) -> FastAPI:
         return JSONResponse(error_body("invalid_input", message), status_code=422)
 
     @app.exception_handler(LoginRequired)
-    async def login_required(_request: Request, exc: LoginRequired) -> RedirectResponse:
-        return RedirectResponse(f"/login?{urlencode({'next': exc.next_path})}", status_code=303)
+    async def login_required(request: Request, exc: LoginRequired) -> RedirectResponse:
+        root = str(request.scope.get("root_path", "")).rstrip("/")  # served under a root path: stay under it
+        return RedirectResponse(f"{root}/login?{urlencode({'next': exc.next_path})}", status_code=303)
 
     @app.exception_handler(Exception)
     async def unexpected_error(request: Request, exc: Exception) -> JSONResponse:
@@ -246,9 +248,28 @@ def create_app(engine: Engine | None = None) -> FastAPI:
         return JSONResponse(error_body("invalid_input", "The request is not valid", details), status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        # A browser that asks for an address we do not have gets the error page (Chinese, titled), not JSON;
+        # headers an exception carries (Retry-After, Allow) go out with either.
+        headers = getattr(exc, "headers", None)
+        if wants_html(request):
+            lang = pick_language(request)
+            if exc.status_code == 404:
+                message = translate("error.not_found", lang)
+            elif exc.status_code == 405:
+                message = translate("error.method_not_allowed", lang)
+            else:
+                message = str(exc.detail)
+            response = render(
+                request,
+                "error.html",
+                {"status": exc.status_code, "message": message},
+                status_code=exc.status_code,
+            )
+            response.headers.update(headers or {})
+            return response
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        return JSONResponse(error_body(code, str(exc.detail)), status_code=exc.status_code)
+        return JSONResponse(error_body(code, str(exc.detail)), status_code=exc.status_code, headers=headers)
 
     @app.get("/health", tags=["system"], summary="Liveness and database check")
     def health() -> dict[str, str]:
