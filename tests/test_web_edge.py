@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import anyio
@@ -60,6 +61,13 @@ def test_a_source_push_under_a_root_path_is_not_taken_for_a_user_token(app: Fast
     assert "push token" in response.json()["error"]["message"]
 
 
+def drive(streamed: Streamed, *args: Any) -> None:
+    """``streamed.run`` in an event loop of its own thread: a browser test earlier in this process leaves
+    Playwright's loop marked as running in the main thread (the suite runs in random order)."""
+    with ThreadPoolExecutor(max_workers=1) as apart:
+        apart.submit(anyio.run, streamed.run, *args).result()
+
+
 class Streamed:
     """Drives the ASGI app with a request body sent in 1 MB chunks, counting what the app reads."""
 
@@ -113,7 +121,7 @@ MULTIPART = {"Content-Type": "multipart/form-data; boundary=xyz"}
 @pytest.mark.parametrize("root_path", ["", "/gg"])
 def test_an_anonymous_upload_is_refused_before_its_body_is_read(app: FastAPI, root_path: str) -> None:
     streamed = Streamed(chunks=30)
-    anyio.run(streamed.run, app, "/api/ingest/uploads", MULTIPART, root_path)
+    drive(streamed, app, "/api/ingest/uploads", MULTIPART, root_path)
     assert streamed.status == 401
     assert b"unauthenticated" in streamed.body
     assert streamed.read == 0
@@ -126,7 +134,7 @@ def test_an_anonymous_post_to_a_page_goes_to_the_login_before_its_body_is_read(
     """The import centre's upload page takes feed-sized files from a logged-in user only: an anonymous post
     is sent to the login page without a byte of its body read."""
     streamed = Streamed(chunks=30)
-    anyio.run(streamed.run, app, "/ingest/sources/any/upload", MULTIPART, root_path)
+    drive(streamed, app, "/ingest/sources/any/upload", MULTIPART, root_path)
     assert streamed.status == 303
     assert streamed.location == f"{root_path}/login"
     assert streamed.read == 0
@@ -136,7 +144,7 @@ def test_an_anonymous_post_to_a_public_page_gets_the_general_limit_not_the_feed_
     """The public report form is posted without an account: its body is read, up to the general limit
     (20 MB by default), never the 1 GB a logged-in feed upload may send."""
     streamed = Streamed(chunks=30)
-    anyio.run(streamed.run, app, "/report", MULTIPART)
+    drive(streamed, app, "/report", MULTIPART)
     assert streamed.status == 413, (streamed.read, streamed.body[:300])
     assert 1 <= streamed.read <= 21
 
@@ -165,7 +173,7 @@ def test_a_logged_in_upload_may_be_larger_than_the_general_limit(
 ) -> None:
     streamed = Streamed(chunks=22)
     headers = {**MULTIPART, "Authorization": f"Bearer {role_tokens['admin']}"}
-    anyio.run(streamed.run, app, "/api/ingest/uploads", headers)
+    drive(streamed, app, "/api/ingest/uploads", headers)
     assert streamed.status == 422  # no source named, no closing boundary: refused for that, once read
     assert streamed.read == 22
 

@@ -178,7 +178,7 @@ def test_home_page_speaks_chinese_first_and_english_on_request(zh_page: BrowserP
     page.goto(f"{base}/")
     assert page.get_attribute("html", "lang") == "zh-CN"
     assert page.inner_text("h1") == "南山区网格化社会治理"
-    # The administrator also sees the audit trail in the navigation.
+    # The administrator also sees the audit trail and the accounts in the navigation.
     assert page.locator(".site-nav a").all_inner_texts() == [
         "首页",
         "网格地图",
@@ -188,6 +188,7 @@ def test_home_page_speaks_chinese_first_and_english_on_request(zh_page: BrowserP
         "核查任务",
         "实有数据",
         "审计日志",
+        "账号",
         "数据导入",
         "随手拍",
         "API 文档",

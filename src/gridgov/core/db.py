@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -55,7 +56,12 @@ def _private_database_file(path: Path) -> None:
     folder = path.parent
     if not folder.exists() or folder.resolve() == get_settings().var_dir.resolve():
         private_dir(folder)
-    os.close(os.open(path, os.O_WRONLY | os.O_CREAT, FILE_MODE))  # created 0600 before SQLite opens it
+    if not path.exists():
+        # Created 0600 before SQLite opens it. Never open (and close) a database file that exists: closing
+        # any descriptor of a file drops every POSIX lock this process holds on it, SQLite's included, and
+        # another engine of this process may have it open (a "disk I/O error" follows).
+        with contextlib.suppress(FileExistsError):
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE))
     for part in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
         make_private(part)
 
