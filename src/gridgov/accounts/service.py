@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlalchemy import event, select
+from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
 
 from gridgov.accounts.models import ApiToken, LoginThrottle, OrgUnit, UserAccount, WebSession
@@ -257,6 +257,19 @@ def list_users(session: Session, principal: Principal | None = None) -> list[Use
     return [u for u in users if visible_to(principal, u)]
 
 
+def reassign(
+    session: Session, user: UserAccount, *, scope: AreaScope, display_name: str, org_unit: OrgUnit
+) -> UserAccount:
+    """Move an account to another area and org unit (its role and password stay); the write is audited
+    by the write hook, and the process forgets the tokens it trusted (any flush touching an account)."""
+    user.scope_level = scope.level.value
+    user.scope_codes = ",".join(sorted(scope.codes))
+    user.display_name = display_name
+    user.org_unit_id = org_unit.id
+    session.flush()
+    return user
+
+
 def set_active(session: Session, user: UserAccount, active: bool) -> UserAccount:
     user.is_active = active
     if not active:
@@ -326,16 +339,16 @@ def authenticate(
             retry_after=seconds,
         )
     user = session.scalars(select(UserAccount).where(UserAccount.username == name)).first()
-    known = user is not None and user.is_active
-    matches = _password_matches(user.password_hash if known and user else _dummy_password_hash(), password)
-    if known and user is not None and matches:
+    active = user if user is not None and user.is_active else None
+    matches = _password_matches(active.password_hash if active else _dummy_password_hash(), password)
+    if active is not None and matches:
         if throttle is not None:
             session.delete(throttle)
-        user.last_login_at = now
-        if _hasher.check_needs_rehash(user.password_hash):
-            user.password_hash = hash_password(password)
+        active.last_login_at = now
+        if _hasher.check_needs_rehash(active.password_hash):
+            active.password_hash = hash_password(password)
         session.flush()
-        return user
+        return active
     if throttle is None:
         throttle = LoginThrottle(username=name, client_address=address, failures=0, first_failure_at=now)
         session.add(throttle)
@@ -367,8 +380,6 @@ def login_delay(session: Session, username: str, client_address: str | None) -> 
     """Seconds to wait before trying this login: none unless other addresses failed on this name at least
     ``MAX_FAILURES`` times in the last 15 minutes; then half a second for every five of their failures, at
     most five seconds. The wait slows a guesser spread over many addresses; it never locks anyone out."""
-    from sqlalchemy import func
-
     name = username.strip().lower()[:64]
     since = clock.now() - LOCKOUT
     others = session.scalar(
@@ -384,8 +395,6 @@ def login_delay(session: Session, username: str, client_address: str | None) -> 
 
 def locked_addresses(session: Session, usernames: list[str]) -> dict[str, int]:
     """How many client addresses each of these names is locked for right now (names with none left out)."""
-    from sqlalchemy import func
-
     if not usernames:
         return {}
     rows = session.execute(

@@ -198,10 +198,9 @@ def place_demo_accounts(session: Session, place: DemoPlace) -> list[DemoAccount]
         if account.username in moved:
             scope, title = moved[account.username]
             user = session.scalars(select(UserAccount).where(UserAccount.username == account.username)).one()
-            user.scope_level = scope.level.value
-            user.scope_codes = ",".join(sorted(scope.codes))
-            user.display_name = f"{place.community_name}{title}"
-            user.org_unit_id = unit.id
+            service.reassign(
+                session, user, scope=scope, display_name=f"{place.community_name}{title}", org_unit=unit
+            )
             account = DemoAccount(
                 account.username,
                 account.password,

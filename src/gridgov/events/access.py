@@ -49,11 +49,8 @@ def matches(event: Event, codes: Iterable[str]) -> bool:
     """Whether one of ``codes`` is the event's access code (an event without one matches none)."""
     if not event.access_code_hash:
         return False
-    found = False
-    for code in codes:
-        if code and hmac.compare_digest(_digest(event.ticket, code), event.access_code_hash):
-            found = True
-    return found
+    stored = event.access_code_hash
+    return any(code and hmac.compare_digest(_digest(event.ticket, code), stored) for code in codes)
 
 
 def public_classes() -> tuple[str, ...]:

@@ -26,7 +26,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Final, cast
 
-from sqlalchemy import Table, func, insert, select
+from sqlalchemy import ColumnElement, Table, and_, func, insert, or_, select
 from sqlalchemy.orm import Session
 
 from gridgov.accounts.models import OrgUnit
@@ -36,6 +36,7 @@ from gridgov.core import files
 from gridgov.core.calendar import WorkingCalendar, get_calendar
 from gridgov.core.clock import get_clock
 from gridgov.core.errors import Conflict, Forbidden, GridgovError, InvalidInput, NotFound, OutsideDistrict
+from gridgov.events import access
 from gridgov.events.models import Event, EventCategory, EventPhoto, EventStep, Whistle, WhistleSummons
 from gridgov.events.workflow import OPEN_STATES, Action, State, next_state
 
@@ -567,20 +568,14 @@ def _record(
     return step
 
 
-#: Category domains anyone working in an area may read (urban management: public space); the rest (social
-#: governance: disputes, petitions …) a department reads only when dispatched or whistled to it.
-PUBLIC_DOMAINS: Final = ("urban",)
-
-
-def readable(scope: AreaScope) -> Any:
+def readable(scope: AreaScope) -> ColumnElement[bool]:
     """The events ``scope`` may read, as a SQL condition: inside its area and, for a department
-    (``scope.department``), dispatched or whistled to its unit or of a public urban-management class."""
-    from sqlalchemy import and_, or_
-
+    (``scope.department``), dispatched or whistled to its unit or of a public class (`events.access`: by
+    default urban management, public space; the same classes the public follows by ticket alone)."""
     inside = scope.clause(Event.grid_code)
     if scope.department is None:
         return inside
-    public = Event.category_id.in_(select(EventCategory.id).where(EventCategory.domain.in_(PUBLIC_DOMAINS)))
+    public = Event.category_id.in_(select(EventCategory.id).where(access.public_clause()))
     return and_(inside, or_(inbox_clause(scope.department), public))
 
 
@@ -1313,8 +1308,6 @@ def _replay(
 def inbox_clause(unit_code: str) -> Any:
     """The events a unit has to act on: dispatched to it, or summoning it by a whistle (a department
     handler's inbox; a SQL condition to combine with the caller's area scope)."""
-    from sqlalchemy import or_
-
     summoned = (
         select(Whistle.event_id)
         .join(WhistleSummons, WhistleSummons.whistle_id == Whistle.id)
