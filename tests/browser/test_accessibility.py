@@ -392,3 +392,26 @@ def test_choosing_a_street_on_the_map_keeps_the_keyboard_focus_in_the_panel(
     page.keyboard.press("Enter")
     page.wait_for_selector(f"#map[data-state=ready][data-code='{SHAHE}']")
     assert page.evaluate(FOCUSED_JS) == "map-search"
+
+
+@pytest.mark.parametrize("width", ["desktop", "phone"])
+def test_the_new_pages_fit_the_screen_and_speak_chinese(
+    context_for: Any, browser_world: ServedWorld, width: str
+) -> None:
+    """The accounts page and the public ticket page's access-code form: no horizontal scroll of the page
+    (a wide table scrolls inside its own region), roles and levels in Chinese."""
+    base = browser_world.base_url
+    viewport = WIDTHS[width]["width"]
+    admin = context_for(base, "admin", width)
+    admin.goto(f"{base}/users")
+    settle(admin)
+    assert admin.evaluate("document.documentElement.scrollWidth") <= viewport
+    row = admin.locator('tr[data-username="demo.grid"]').inner_text()
+    assert "网格员" in row and "网格:" in row, row
+    assert "grid_worker" not in row and "grids" not in row, row
+    anonymous = context_for(base, None, width)
+    response = anonymous.goto(f"{base}/report/NS20990101000001")
+    assert response is not None and response.status == 404
+    settle(anonymous)
+    assert anonymous.evaluate("document.documentElement.scrollWidth") <= viewport
+    assert anonymous.locator("#access-code").is_visible()
