@@ -176,7 +176,20 @@ def _users_page(
 ) -> Response:
     users = service.list_users(session, principal)
     locks = service.locked_addresses(session, [u.username for u in users])
-    rows = [{**service.user_summary(session, user), "locked": locks.get(user.username, 0)} for user in users]
+    lang = pick_language(request)
+    rows = []
+    for user in users:
+        summary = service.user_summary(session, user)
+        level = str(summary["scope"]["level"])
+        rows.append(
+            {
+                **summary,
+                "locked": locks.get(user.username, 0),
+                "role_label": translate(f"role.{summary['role']}", lang),
+                # The scope level "grids" (a set of grids) is said as 网格.
+                "level_label": translate(f"level.{'grid' if level == 'grids' else level}", lang),
+            }
+        )
     return render(
         request, "accounts/users.html", {"nav": "users", "users": rows, "notice": notice}, status_code=status
     )
