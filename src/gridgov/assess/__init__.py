@@ -1,0 +1,1 @@
+"""Assessment (综合评价): indicators, schemes, rankings, period snapshots, reports; and event statistics."""
